@@ -1,0 +1,53 @@
+"""`shoekit evaluate`: rank query crops against gallery + distractors with a trained run."""
+
+from __future__ import annotations
+
+import argparse
+
+from shoekit.models.heads import HEADS
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="compute Rank-k, CMC and mAP of a trained run",
+        description="Extract L2-normalised features of split 'query' and of 'gallery' + 'distractor' "
+        "crops, rank by distance and compute CMC, Rank-1/5/10 and mAP for each feature head. Writes "
+        "RUN/eval/HEAD/{metrics.json,cmc.csv,rankings.npz,features.npz}, RUN/eval/metrics.csv and "
+        "updates RUN/metrics.json.")
+    parser.add_argument("run", metavar="RUN", help="run folder made by shoekit train")
+    parser.add_argument("--head", action="append", choices=HEADS, dest="heads",
+                        help="feature head; repeat for several (default: all of fc, avg, max, maxavg)")
+    parser.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine",
+                        help="distance between L2-normalised features (default: %(default)s)")
+    parser.add_argument("--data", help="dataset folder to evaluate on (default: the run's own)")
+    parser.add_argument("--batch-size", type=int, default=128, help="images per batch (default: %(default)s)")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
+                        help="bf16 autocast + channels_last where supported (default: %(default)s)")
+    parser.add_argument("--same-camera-junk", action="store_true",
+                        help="ignore gallery crops of the query's identity from the query's camera "
+                        "(Market-1501 rule; needs a camera column)")
+    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.set_defaults(func=run)
+
+
+def print_results(run_dir, results: dict[str, dict]) -> None:
+    """A metrics table, one line per head, then a one-line summary of the best head."""
+    print(f"{'head':8} {'rank1':>7} {'rank5':>7} {'rank10':>7} {'mAP':>7}  queries")
+    for head, m in results.items():
+        print(f"{head:8} {100 * m['rank1']:7.2f} {100 * m['rank5']:7.2f} {100 * m['rank10']:7.2f} "
+              f"{100 * m['mAP']:7.2f}  {m['num_valid_queries']} (+{m['num_invalid_queries']} without positives)")
+    best = max(results, key=lambda head: results[head]["mAP"])
+    print(f"evaluated {run_dir}: best head {best}, Rank-1 {100 * results[best]['rank1']:.2f}%, "
+          f"mAP {100 * results[best]['mAP']:.2f}% over {results[best]['num_gallery']} gallery crops")
+
+
+def run(args: argparse.Namespace) -> int:
+    from shoekit.evaluate import evaluate_run
+
+    results = evaluate_run(args.run, heads=tuple(args.heads or HEADS), metric=args.metric, data=args.data,
+                           batch_size=args.batch_size, bf16=args.bf16,
+                           same_camera_junk=args.same_camera_junk, device=args.device,
+                           progress=not args.no_progress)
+    print_results(args.run, results)
+    return 0

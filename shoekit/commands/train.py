@@ -1,0 +1,95 @@
+"""`shoekit train`: train a model variant on a dataset folder into a run folder (or resume one)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+
+from shoekit.config import TrainConfig
+from shoekit.errors import ShoekitError
+
+HELP = {
+    "data": "dataset folder holding manifest.csv (split 'train' is used for training)",
+    "attention": "attention module in every bottleneck",
+    "image_size": "input size in px (square)",
+    "epochs": "number of epochs",
+    "batch_size": "images per batch",
+    "optimizer": "optimizer",
+    "lr": "peak learning rate",
+    "weight_decay": "weight decay (L2)",
+    "momentum": "SGD momentum",
+    "nesterov": "Nesterov momentum (SGD)",
+    "warmup_steps": "linear warm-up steps (from 1%% of --lr)",
+    "schedule": "learning-rate schedule after warm-up",
+    "milestones": "epochs at which the step schedule multiplies the rate by --gamma",
+    "gamma": "step schedule factor",
+    "label_smoothing": "label smoothing epsilon (the paper's best: 0.14)",
+    "smoothing_form": "'paper': target 1-eps, others eps/N (eqs. 6-7); 'pytorch': target 1-eps+eps/N",
+    "random_erasing": "random erasing probability",
+    "last_stride": "stride of layer4 (1 doubles the feature map)",
+    "pretrained": "ImageNet weights: 'imagenet' (torchvision download) or a ResNet50 .pth file",
+    "seed": "random seed (initialisation, shuffling, augmentation)",
+    "bf16": "bf16 autocast + channels_last where the CPU/GPU supports it",
+    "device": "'auto', 'cpu', 'cuda' or 'cuda:N'",
+    "num_workers": "data-loading worker processes",
+    "align": "rotate crops level by their toe/heel keypoints when the manifest has them",
+}
+CHOICES = {"attention": ("none", "se", "cbam", "eca", "dual_pool"), "optimizer": ("adam", "sgd"),
+           "schedule": ("cosine", "step"), "smoothing_form": ("paper", "pytorch"), "last_stride": (1, 2)}
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, defaults from the dataclass."""
+    hints = typing.get_type_hints(TrainConfig)
+    defaults = TrainConfig()
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        default = getattr(defaults, field.name)
+        kwargs = {"help": HELP[field.name] + " (default: %(default)s)", "default": default,
+                  "dest": field.name}
+        hint = hints[field.name]
+        if hint is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(hint) is list:
+            kwargs.update(nargs="+", type=int, metavar="EPOCH")
+        else:
+            kwargs["type"] = hint if hint in (int, float) else str
+        if field.name in CHOICES:
+            kwargs["choices"] = CHOICES[field.name]
+        parser.add_argument(flag, **kwargs)
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train a model on a dataset folder",
+        description="Train ResNet50 with an attention module as a shoe-type classifier on split "
+        "'train' of a dataset folder. Writes RUN/config.json, train_log.csv, checkpoint.pt "
+        "(atomically, every epoch) and metrics.json. A killed run continues with --resume RUN.")
+    parser.add_argument("--out", help="run folder to create (required unless --resume)")
+    parser.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last "
+                        "checkpoint, with its saved config (other options are ignored)")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="evaluate every feature head after training (as shoekit evaluate)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_config_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from shoekit.train import train
+
+    if not args.resume and not (args.out and args.data):
+        raise ShoekitError("give --data DIR and --out RUN, or --resume RUN (see shoekit train --help)")
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    run_dir = args.resume or args.out
+    summary = train(config, run_dir, resume=bool(args.resume), progress=not args.no_progress)
+    print(f"trained {run_dir}: {summary['epochs']} epochs, loss {summary['final_loss']:.4f}, "
+          f"train accuracy {100 * summary['final_accuracy']:.1f}%, "
+          f"{summary['images_per_s']:.0f} images/s ({summary['precision']})")
+    if args.evaluate:
+        from shoekit.commands.evaluate import print_results
+        from shoekit.evaluate import evaluate_run
+
+        print_results(run_dir, evaluate_run(run_dir, progress=not args.no_progress))
+    return 0

@@ -1,0 +1,46 @@
+"""Datasets for shoekit: dataset folders (manifest + images), PyTorch loaders, folder import,
+the benchmark builder, and the CCTV data generation (cut-outs, floors, simulation, alignment,
+procedural shoes).
+
+Names are imported on first use, so `import shoekit.data` does not pull in torch or pandas.
+`align` and `toe_heel_angle` are imported eagerly: `align` is also the name of the submodule
+`shoekit.data.align`, and importing that submodule anywhere would otherwise rebind
+`shoekit.data.align` to the module instead of the function.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from shoekit.data.align import align, toe_heel_angle
+
+LAZY_NAMES: dict[str, str] = {
+    **dict.fromkeys(("MANIFEST_NAME", "SPLITS", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS",
+                     "KEYPOINT_COLUMNS", "read_manifest", "validate_dataset", "manifest_hash",
+                     "write_manifest"), "manifest"),
+    **dict.fromkeys(("ShoeCrops", "train_transform", "eval_transform", "load_image_rgb"),
+                    "datasets"),
+    **dict.fromkeys(("import_folder", "ImportResult"), "folder_import"),
+    **dict.fromkeys(("build_dataset", "BuildOptions", "BuildResult", "ScalePreset", "SCALES"),
+                    "builder"),
+    **dict.fromkeys(("Cutout", "load_cutout", "estimate_toe_heel"), "cutout"),
+    **dict.fromkeys(("FLOORS", "render_floor"), "floors"),
+    **dict.fromkeys(("CAMERAS", "CCTVRanges", "CCTVParams", "Crop", "sample_params",
+                     "render_crop", "simulate_crop"), "cctv"),
+    **dict.fromkeys(("VIEWS", "ShoeType", "make_shoe_types", "render_cutout"), "procedural"),
+}
+
+__all__ = ["align", "toe_heel_angle", *LAZY_NAMES]
+
+
+def __getattr__(name: str):
+    """Import `name` from its submodule on first access (PEP 562)."""
+    if name not in LAZY_NAMES:
+        raise AttributeError(f"module 'shoekit.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"shoekit.data.{LAZY_NAMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(LAZY_NAMES))

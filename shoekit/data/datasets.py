@@ -1,0 +1,140 @@
+"""PyTorch views of a dataset folder: image loading, transforms and `ShoeCrops`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision.transforms.v2 as transforms
+from PIL import Image
+
+from shoekit.data.align import align as align_toe_heel
+from shoekit.data.manifest import KEYPOINT_COLUMNS, SPLITS, read_manifest, row_label
+from shoekit.errors import ImageError, ManifestError
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def load_image_rgb(path: str | Path) -> np.ndarray:
+    """Read an image file as RGB: (H, W, 3) uint8.
+
+    Grayscale, palette, CMYK and 16-bit images are converted; an alpha channel is composited
+    over black (transparent pixels become black, whatever colour they stored). Raises
+    ImageError naming the file when it is missing or cannot be decoded.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return to_rgb(image)
+    except FileNotFoundError as error:
+        raise ImageError(f"{path}: image file not found; restore it or remove its manifest "
+                         "row") from error
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        raise ImageError(f"{path}: cannot read this image ({error}); replace it with a PNG "
+                         "or JPEG file or remove its manifest row") from error
+
+
+def to_rgb(image: Image.Image) -> np.ndarray:
+    """A decoded PIL image of any mode as (H, W, 3) uint8 RGB (alpha composited over black)."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        gray = np.asarray(image, dtype=np.float64) / 257.0
+        return np.repeat(np.clip(np.rint(gray), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+    if image.mode == "F":
+        gray = np.clip(np.rint(np.asarray(image, dtype=np.float64)), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    if not has_alpha:
+        return np.array(image.convert("RGB"))
+    rgba = np.asarray(image.convert("RGBA"), dtype=np.uint16)
+    alpha = rgba[..., 3:4]
+    return ((rgba[..., :3] * alpha + 127) // 255).astype(np.uint8)
+
+
+def train_transform(size: int = 120, random_erasing: float = 0.0) -> Callable:
+    """Training augmentation: PIL image or (H, W, 3) uint8 array -> float tensor (3, size, size).
+
+    Resize to size×size (antialiased), random horizontal flip, scale to [0, 1] (no mean/std
+    normalisation: the model holds those), then torchvision RandomErasing with probability
+    `random_erasing` (erased pixels set to 0) when it is above 0.
+    """
+    steps = [transforms.ToImage(), transforms.Resize((size, size), antialias=True),
+             transforms.RandomHorizontalFlip(), transforms.ToDtype(torch.float32, scale=True)]
+    if random_erasing > 0:
+        steps.append(transforms.RandomErasing(p=random_erasing, value=0))
+    return transforms.Compose([*steps, transforms.ToPureTensor()])
+
+
+def eval_transform(size: int = 120) -> Callable:
+    """Evaluation preprocessing: resize to size×size and scale to [0, 1]; (3, size, size) float."""
+    return transforms.Compose([transforms.ToImage(), transforms.Resize((size, size), antialias=True),
+                               transforms.ToDtype(torch.float32, scale=True),
+                               transforms.ToPureTensor()])
+
+
+def to_tensor() -> Callable:
+    """(H, W, 3) uint8 array -> float tensor (3, H, W) in [0, 1], no resizing."""
+    return transforms.Compose([transforms.ToImage(), transforms.ToDtype(torch.float32, scale=True),
+                               transforms.ToPureTensor()])
+
+
+class ShoeCrops(torch.utils.data.Dataset):
+    """The rows of a dataset folder whose split is in `splits`, as (image, label, index) items.
+
+    `rows` holds those manifest rows in manifest order, with the manifest row number kept as
+    column `row`; `identities[i]` is item i's identity; `label_map` maps identity -> class
+    index (built from this dataset's identities, sorted, when not given). Items are
+    `(image, label, i)`: image a float tensor (3, H, W) in [0, 1] after `transform` (plain
+    conversion when None), label an int. With `align` and toe/heel keypoints in the row, the
+    image is first rotated so the toe-heel line is level (toe on the right).
+    """
+
+    def __init__(self, root: str | Path, splits: Sequence[str], transform: Callable | None = None,
+                 align: bool = True, label_map: dict[str, int] | None = None):
+        self.root = Path(root)
+        if isinstance(splits, str):
+            splits = (splits,)
+        unknown = [split for split in splits if split not in SPLITS]
+        if unknown:
+            raise ManifestError(f"{self.root}: unknown split(s) {', '.join(unknown)} requested; "
+                                f"choose from {', '.join(SPLITS)}")
+        manifest = read_manifest(self.root)
+        self.rows = (manifest[manifest["split"].isin(list(splits))]
+                     .rename_axis("row").reset_index())
+        self.identities: list[str] = self.rows["identity"].tolist()
+        self.label_map = (label_map if label_map is not None
+                          else {identity: label for label, identity in
+                                enumerate(sorted(set(self.identities)))})
+        self.labels = [self.label_of(index) for index in range(len(self.rows))]
+        self.transform = transform if transform is not None else to_tensor()
+        self.align = align
+        has_keypoints = all(column in self.rows.columns for column in KEYPOINT_COLUMNS)
+        self.keypoints = (self.rows[list(KEYPOINT_COLUMNS)].to_numpy(dtype=np.float64)
+                          if has_keypoints else np.full((len(self.rows), 4), np.nan))
+
+    def label_of(self, index: int) -> int:
+        """The class index of item `index`; ManifestError if `label_map` lacks its identity."""
+        identity = self.identities[index]
+        if identity not in self.label_map:
+            row = int(self.rows["row"].iat[index])
+            raise ManifestError(f"{row_label(self.root / 'manifest.csv', row)}: identity "
+                                f"{identity!r} is not in the given label_map; build the label "
+                                "map from the same splits or pass label_map=None")
+        return self.label_map[identity]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def image_path(self, index: int) -> Path:
+        """The image file of item `index`."""
+        return self.root / self.rows["path"].iat[index]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
+        image = load_image_rgb(self.image_path(index))
+        toe_x, toe_y, heel_x, heel_y = self.keypoints[index]
+        if self.align and not np.isnan(self.keypoints[index]).any():
+            image = align_toe_heel(image, (toe_x, toe_y), (heel_x, heel_y))
+        return self.transform(image), self.labels[index], index
+

@@ -1,0 +1,119 @@
+"""Evaluation: features of query and gallery (+ distractor) crops, ranking and metrics.
+
+For each head, `evaluate_run` writes to `RUN/eval/HEAD/`:
+    metrics.json   rank1/5/10, mAP (fractions), query counts, metric, precision, manifest hash
+    cmc.csv        rank, cmc
+    rankings.npz   query_rows (Q,), gallery_rows (G,) manifest row numbers; top_indices (Q, K)
+                   into gallery_rows, top_distances (Q, K); ap (Q,) (NaN: no positive in gallery)
+    features.npz   query (Q, D), gallery (G, D) L2-normalised float32, with their manifest rows
+and a table of all heads to `RUN/eval/metrics.csv`, and `metrics.json["eval"][HEAD]`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from shoekit.data import ShoeCrops, eval_transform, manifest_hash, validate_dataset
+from shoekit.errors import ManifestError
+from shoekit.metrics import distance_matrix, l2_normalize, rank_metrics
+from shoekit.models import HEADS, AttentionResNet50
+from shoekit.precision import autocast, bf16_supported, resolve_device, to_device
+from shoekit.runs import EVAL_DIR, atomic_write, load_run, update_metrics, write_json, write_text
+
+log = logging.getLogger(__name__)
+TOP_K = 100
+
+
+@torch.inference_mode()
+def extract_features(model: AttentionResNet50, dataset, heads, batch_size: int = 128,
+                     device: torch.device | None = None, bf16: bool = True,
+                     progress: bool = True) -> dict[str, np.ndarray]:
+    """One pass over `dataset` -> {head: (N, D) float32, not normalised}, in dataset order."""
+    device = device or next(model.parameters()).device
+    use_bf16 = bf16 and bf16_supported(device)
+    model.eval().to(device, memory_format=torch.channels_last if use_bf16 else torch.contiguous_format)
+    outputs = {head: [] for head in heads}
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    for images, _, _ in tqdm(loader, desc="  features", leave=False, disable=not progress, unit="batch"):
+        with autocast(device, use_bf16):
+            feature_map = model.feature_map(to_device(images, device, channels_last=use_bf16))
+            for head in heads:
+                outputs[head].append(model.head_features(feature_map, head).float().cpu().numpy())
+    return {head: np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
+            for head, chunks in outputs.items()}
+
+
+def save_npz(path: Path, **arrays) -> None:
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as handle:
+            np.savez(handle, **arrays)
+
+    atomic_write(path, write)
+
+
+def evaluate_head(out_dir: Path, query_feats, gallery_feats, query: ShoeCrops, gallery: ShoeCrops,
+                  metric: str, same_camera_junk: bool) -> dict:
+    """Rank, score and write one head's files; returns its summary metrics."""
+    query_feats, gallery_feats = l2_normalize(query_feats), l2_normalize(gallery_feats)
+    distmat = distance_matrix(query_feats, gallery_feats, metric)
+    cams = {}
+    if same_camera_junk:
+        cams = {"query_cams": query.rows["camera"].to_numpy(), "gallery_cams": gallery.rows["camera"].to_numpy()}
+    result = rank_metrics(distmat, np.array(query.identities), np.array(gallery.identities),
+                          max_rank=min(50, distmat.shape[1]), **cams)
+    top = np.argsort(distmat, axis=1, kind="stable")[:, :TOP_K]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_npz(out_dir / "rankings.npz", query_rows=query.rows["row"].to_numpy(),
+             gallery_rows=gallery.rows["row"].to_numpy(), top_indices=top,
+             top_distances=np.take_along_axis(distmat, top, axis=1), ap=result["ap"])
+    save_npz(out_dir / "features.npz", query=query_feats, gallery=gallery_feats,
+             query_rows=query.rows["row"].to_numpy(), gallery_rows=gallery.rows["row"].to_numpy())
+    cmc = pd.DataFrame({"rank": np.arange(1, len(result["cmc"]) + 1), "cmc": result["cmc"]})
+    write_text(out_dir / "cmc.csv", cmc.to_csv(index=False))
+    summary = {key: result[key] for key in ("rank1", "rank5", "rank10", "mAP",
+                                            "num_valid_queries", "num_invalid_queries")}
+    summary.update(metric=metric, feature_dim=int(query_feats.shape[1]),
+                   num_gallery=int(distmat.shape[1]), same_camera_junk=same_camera_junk)
+    return summary
+
+
+def evaluate_run(run_dir: str | Path, heads=HEADS, metric: str = "cosine", data: str | None = None,
+                 batch_size: int = 128, bf16: bool = True, same_camera_junk: bool = False,
+                 device: str = "auto", progress: bool = True) -> dict[str, dict]:
+    """Evaluate a trained run on its dataset (or `data`) for every head; returns {head: summary}."""
+    run = load_run(run_dir)
+    data = data or run.config.data
+    for warning in validate_dataset(data, check_images=False):
+        log.warning("%s", warning)
+    transform = eval_transform(run.config.image_size)
+    query = ShoeCrops(data, ["query"], transform=transform, align=run.config.align)
+    gallery = ShoeCrops(data, ["gallery", "distractor"], transform=transform, align=run.config.align)
+    if len(query) == 0 or len(gallery) == 0:
+        raise ManifestError(f"{data}/manifest.csv has {len(query)} query and {len(gallery)} gallery/"
+                            "distractor rows; evaluation needs both (build one with shoekit make-dataset)")
+    if same_camera_junk and "camera" not in query.rows:
+        raise ManifestError(f"{data}/manifest.csv has no camera column; drop --same-camera-junk")
+    torch_device = resolve_device(device)
+    use_bf16 = bf16 and bf16_supported(torch_device)
+    log.info("extracting features: %d queries, %d gallery + distractor crops", len(query), len(gallery))
+    query_feats = extract_features(run.model, query, heads, batch_size, torch_device, use_bf16, progress)
+    gallery_feats = extract_features(run.model, gallery, heads, batch_size, torch_device, use_bf16, progress)
+    data_hash = manifest_hash(data)
+    results = {}
+    for head in heads:
+        summary = evaluate_head(Path(run_dir) / EVAL_DIR / head, query_feats[head], gallery_feats[head],
+                                query, gallery, metric, same_camera_junk)
+        summary.update(precision="bf16" if use_bf16 else "fp32", manifest_hash=data_hash, data=str(data))
+        write_json(Path(run_dir) / EVAL_DIR / head / "metrics.json", summary)
+        results[head] = summary
+    table = pd.DataFrame([{"head": head, **summary} for head, summary in results.items()])
+    write_text(Path(run_dir) / EVAL_DIR / "metrics.csv", table.to_csv(index=False))
+    update_metrics(run_dir, "eval", results)
+    return results

@@ -1,0 +1,153 @@
+"""Channel/spatial attention modules placed in every ResNet50 bottleneck.
+
+Each module maps features `(B, C, H, W)` to the same shape and exposes `gate(x)`, the
+multiplicative weights it applies, so tests and explanations can inspect them. Every ReLU is
+an `nn.ReLU` module (never `F.relu`) so guided backprop can swap all of them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def _reduced(channels: int, reduction: int) -> int:
+    return max(channels // reduction, 1)
+
+
+class SqueezeExcitation(nn.Module):
+    """SE (Hu et al.): gate = σ(W1 δ(W0 avg(X))), shape (B, C, 1, 1), values in (0, 1)."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, _reduced(channels, reduction), 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(_reduced(channels, reduction), channels, 1),
+        )
+        self.sigmoid = nn.Sigmoid()
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sigmoid(self.mlp(self.pool(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
+
+
+class DualPoolAttention(nn.Module):
+    """The paper's module: W = σ(MLP(avg X)) + σ(MLP(max X)), one MLP shared by both branches.
+
+    A sigmoid on each branch *before* the sum, so the gate `(B, C, 1, 1)` lies in (0, 2);
+    CBAM's channel gate sums first and lies in (0, 1). Parameters: exactly those of SE.
+    """
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.max_pool = nn.AdaptiveMaxPool2d(1)
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, _reduced(channels, reduction), 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(_reduced(channels, reduction), channels, 1),
+        )
+        self.sigmoid = nn.Sigmoid()
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sigmoid(self.mlp(self.avg_pool(x))) + self.sigmoid(self.mlp(self.max_pool(x)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
+
+
+class ChannelGate(nn.Module):
+    """CBAM channel gate: σ(MLP(avg X) + MLP(max X)), shape (B, C, 1, 1), values in (0, 1)."""
+
+    def __init__(self, channels: int, reduction: int = 16):
+        super().__init__()
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.max_pool = nn.AdaptiveMaxPool2d(1)
+        self.mlp = nn.Sequential(
+            nn.Conv2d(channels, _reduced(channels, reduction), 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(_reduced(channels, reduction), channels, 1),
+        )
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.sigmoid(self.mlp(self.avg_pool(x)) + self.mlp(self.max_pool(x)))
+
+
+class SpatialGate(nn.Module):
+    """CBAM spatial gate: σ(BN(conv7×7([mean_c X; max_c X]))), shape (B, 1, H, W), in (0, 1)."""
+
+    def __init__(self, kernel_size: int = 7):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
+        self.bn = nn.BatchNorm2d(1)
+        self.sigmoid = nn.Sigmoid()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
+        return self.sigmoid(self.bn(self.conv(pooled)))
+
+
+class CBAM(nn.Module):
+    """CBAM (Woo et al.): channel gate, then spatial gate on the re-weighted features."""
+
+    def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7):
+        super().__init__()
+        self.channel_gate = ChannelGate(channels, reduction)
+        self.spatial_gate = SpatialGate(kernel_size)
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        """The combined weight `(B, C, H, W)` = channel gate × spatial gate, in (0, 1)."""
+        channel = self.channel_gate(x)
+        return channel * self.spatial_gate(x * channel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * self.channel_gate(x)
+        return x * self.spatial_gate(x)
+
+
+def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
+    """ECA's adaptive kernel: the odd number nearest |(log2 C + b) / γ| (rounded down, then up to odd)."""
+    t = int(abs((math.log2(channels) + b) / gamma))
+    return t if t % 2 else t + 1
+
+
+class EfficientChannelAttention(nn.Module):
+    """ECA (Wang et al.): σ(conv1d_k(avg X)) across channels, gate (B, C, 1, 1) in (0, 1)."""
+
+    def __init__(self, channels: int, gamma: int = 2, b: int = 1):
+        super().__init__()
+        k = eca_kernel_size(channels, gamma, b)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
+        self.sigmoid = nn.Sigmoid()
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.pool(x).flatten(1).unsqueeze(1)  # (B, 1, C)
+        return self.sigmoid(self.conv(y)).transpose(1, 2).unsqueeze(-1)  # (B, C, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gate(x)
+
+
+ATTENTIONS: dict[str, type[nn.Module] | None] = {
+    "none": None,
+    "se": SqueezeExcitation,
+    "cbam": CBAM,
+    "eca": EfficientChannelAttention,
+    "dual_pool": DualPoolAttention,
+}
+
+
+def build_attention(name: str, channels: int) -> nn.Module:
+    """The attention module `name` for `channels` features; `nn.Identity` for "none"."""
+    if name not in ATTENTIONS:
+        raise ValueError(f"unknown attention {name!r}; choose one of {', '.join(ATTENTIONS)}")
+    module = ATTENTIONS[name]
+    return nn.Identity() if module is None else module(channels)

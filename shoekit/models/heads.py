@@ -1,0 +1,67 @@
+"""Retrieval feature heads, chosen at extraction time from one trained model.
+
+A head maps layer4's feature map `(B, 2048, h, w)` to a vector: "avg", "max" or "maxavg"
+([max; avg], 4096-d). "fc" is the classifier's output (avg pooling then the FC layer), the
+paper's baseline feature. Poolings are small named modules so a head is swapped by name.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class GlobalAvgPool(nn.Module):
+    """(B, C, h, w) -> (B, C): mean over space."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
+
+
+class GlobalMaxPool(nn.Module):
+    """(B, C, h, w) -> (B, C): max over space."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amax(dim=(2, 3))
+
+
+class GlobalMaxAvgPool(nn.Module):
+    """(B, C, h, w) -> (B, 2C): [max; avg] concatenated."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x.amax(dim=(2, 3)), x.mean(dim=(2, 3))], dim=1)
+
+
+POOLINGS: dict[str, type[nn.Module]] = {
+    "avg": GlobalAvgPool,
+    "max": GlobalMaxPool,
+    "maxavg": GlobalMaxAvgPool,
+}
+HEADS: tuple[str, ...] = ("fc", *POOLINGS)
+
+
+def check_head(head: str) -> str:
+    if head not in HEADS:
+        raise ValueError(f"unknown feature head {head!r}; choose one of {', '.join(HEADS)}")
+    return head
+
+
+def feature_dim(head: str, num_classes: int, channels: int = 2048) -> int:
+    """Length of the feature vector a head yields."""
+    check_head(head)
+    return {"fc": num_classes, "maxavg": 2 * channels}.get(head, channels)
+
+
+class FeatureExtractor(nn.Module):
+    """A model with a fixed head: raw RGB in [0, 1] `(B, 3, H, W)` -> features `(B, D)`.
+
+    Used for export, Grad-CAM targets and batch extraction; shares the model's parameters.
+    """
+
+    def __init__(self, model: nn.Module, head: str):
+        super().__init__()
+        self.model = model
+        self.head = check_head(head)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model.features(images, self.head)

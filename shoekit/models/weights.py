@@ -1,0 +1,97 @@
+"""Loading ImageNet ResNet50 weights into any attention variant.
+
+Two paths: torchvision's weights API (needs the network once, then torch's cache) and a local
+`.pth` file holding a torchvision-style state dict. Backbone tensors are copied by name; the
+attention parameters (absent from ImageNet ResNet50) keep their initialisation and the FC layer
+is skipped when `num_classes` differs. Both are reported, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from shoekit.errors import CheckpointError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadReport:
+    """What a weight load did: tensors copied, left at init (attention), skipped (shape differs)."""
+
+    loaded: list[str] = field(default_factory=list)
+    kept_init: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"loaded {len(self.loaded)} tensors, {len(self.kept_init)} attention tensors left at "
+                f"their init, skipped {len(self.skipped)} ({', '.join(self.skipped) or 'none'})")
+
+
+def load_backbone_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor],
+                             source: str = "state dict") -> LoadReport:
+    """Copy every tensor of `state_dict` whose name and shape match `model`.
+
+    Raises CheckpointError when a backbone tensor (anything outside `.attention` and `fc`) is
+    missing or has the wrong shape: then `state_dict` is not a ResNet50.
+    """
+    own = model.state_dict()
+    report = LoadReport()
+    problems = []
+    for name, tensor in own.items():
+        incoming = state_dict.get(name)
+        if ".attention." in name:
+            report.kept_init.append(name)
+        elif incoming is not None and incoming.shape == tensor.shape:
+            report.loaded.append(name)
+        elif name.startswith("fc."):
+            report.skipped.append(name)
+        elif not name.endswith("num_batches_tracked"):
+            problems.append(f"{name}: {'missing' if incoming is None else tuple(incoming.shape)}")
+    if problems:
+        raise CheckpointError(
+            f"{source} is not a ResNet50 state dict with torchvision's parameter names "
+            f"({len(problems)} backbone tensors missing or of another shape, e.g. {problems[0]}); "
+            "pass a torchvision resnet50 state dict (e.g. saved with torch.save(model.state_dict(), path))"
+        )
+    model.load_state_dict({name: state_dict[name] for name in report.loaded}, strict=False)
+    log.info("%s: %s", source, report.summary())
+    return report
+
+
+def read_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state dict from a `.pth` file (plain, or under a "state_dict"/"model" key), weights_only."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such weights file; give the path of a ResNet50 .pth state dict")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for corrupt or unsafe files
+        raise CheckpointError(f"{path}: cannot be read as a PyTorch weights file ({error})") from error
+    for key in ("state_dict", "model"):
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            data = data[key]
+    if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise CheckpointError(f"{path}: holds no state dict of tensors")
+    return data
+
+
+def load_pretrained(model: nn.Module, source: str) -> LoadReport:
+    """Load ImageNet weights: `source` is "imagenet" (torchvision's API) or a `.pth` path."""
+    if source != "imagenet":
+        return load_backbone_state_dict(model, read_state_dict_file(source), source=str(source))
+    from torchvision.models import ResNet50_Weights
+
+    try:
+        state_dict = ResNet50_Weights.IMAGENET1K_V2.get_state_dict(progress=True)
+    except Exception as error:  # no network, proxy, corrupt cache
+        raise CheckpointError(
+            f"torchvision could not fetch ResNet50 ImageNet weights ({error}); offline, download "
+            f"{ResNet50_Weights.IMAGENET1K_V2.url} elsewhere and pass the file: --pretrained PATH.pth"
+        ) from error
+    return load_backbone_state_dict(model, state_dict, source="torchvision ResNet50_Weights.IMAGENET1K_V2")

@@ -1,0 +1,180 @@
+"""Training: a shoe-type classifier on split `train` of a dataset folder, into a run folder.
+
+Reproducible and resumable: the model is initialised from `config.seed`, each epoch's shuffle
+and augmentation are seeded from (seed, epoch), and a checkpoint holding model, optimizer,
+scheduler and history is written atomically after every epoch. `train(..., resume=True)` after
+a kill continues from the last checkpoint and ends with the weights of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from shoekit.config import TrainConfig
+from shoekit.data import ShoeCrops, manifest_hash, train_transform, validate_dataset
+from shoekit.errors import CheckpointError
+from shoekit.losses import LabelSmoothingCrossEntropy
+from shoekit.models import build_model
+from shoekit.precision import autocast, bf16_supported, resolve_device, to_device
+from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, FORMAT_VERSION, LOG_FILE, load_checkpoint,
+                          load_weights, save_checkpoint, update_metrics, write_text)
+
+log = logging.getLogger(__name__)
+
+
+def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                               nesterov=config.nesterov, weight_decay=config.weight_decay)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; choose 'adam' or 'sgd'")
+
+
+def lr_factor(config: TrainConfig, steps_per_epoch: int):
+    """step -> multiplier of `config.lr`: linear warm-up from 1%, then cosine to 0 or steps."""
+    total = max(config.epochs * steps_per_epoch, 1)
+    warmup = min(config.warmup_steps, total - 1)
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return 0.01 + 0.99 * step / warmup
+        if config.schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+        if config.schedule == "step":
+            epoch = step // steps_per_epoch
+            return config.gamma ** sum(epoch >= m for m in config.milestones)
+        raise ValueError(f"unknown schedule {config.schedule!r}; choose 'cosine' or 'step'")
+
+    return factor
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 100_003 + epoch
+
+
+def write_history(run_dir: Path, history: list[dict]) -> None:
+    """train_log.csv from the checkpoint's history (so it never disagrees with the checkpoint)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    write_text(run_dir / LOG_FILE, buffer.getvalue())
+
+
+def run_epoch(model, loader, criterion, optimizer, scheduler, device, use_bf16, progress) -> dict:
+    """One pass over `loader`; returns mean loss, accuracy (fraction) and images/s."""
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    start = time.perf_counter()
+    bar = tqdm(loader, desc="  batches", leave=False, disable=not progress, unit="batch")
+    for images, labels, _ in bar:
+        images = to_device(images, device, channels_last=use_bf16)
+        labels = labels.to(device)
+        with autocast(device, use_bf16):
+            logits = model(images)
+        loss = criterion(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total_loss += loss.item() * len(labels)
+        correct += (logits.argmax(1) == labels).sum().item()
+        seen += len(labels)
+        rate = seen / (time.perf_counter() - start)
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
+    seconds = time.perf_counter() - start
+    return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1),
+            "images_per_s": seen / max(seconds, 1e-9), "seconds": seconds}
+
+
+def prepare_run(config: TrainConfig, run_dir: Path, resume: bool) -> tuple[TrainConfig, dict | None]:
+    """The config to use and the checkpoint to resume from (None for a fresh run)."""
+    checkpoint_path = run_dir / CHECKPOINT_FILE
+    if resume:
+        config = TrainConfig.load(run_dir / CONFIG_FILE)
+        return config, (load_checkpoint(checkpoint_path) if checkpoint_path.exists() else None)
+    if checkpoint_path.exists():
+        raise CheckpointError(f"{run_dir} already holds a run; continue it with --resume or choose "
+                              "another --out folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / CONFIG_FILE, config.to_json() + "\n")
+    return config, None
+
+
+def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> dict:
+    """Train (or continue) the run in `run_dir`; returns the final train metrics."""
+    run_dir = Path(run_dir)
+    config, checkpoint = prepare_run(config, run_dir, resume)
+    for warning in validate_dataset(config.data, check_images=False):
+        log.warning("%s", warning)
+    data_hash = manifest_hash(config.data)
+    if checkpoint is not None and checkpoint["manifest_hash"] != data_hash:
+        raise CheckpointError(f"{config.data}/manifest.csv changed since {run_dir} started "
+                              "(hash differs); restore it or start a new run")
+    dataset = ShoeCrops(config.data, ["train"], transform=train_transform(config.image_size, config.random_erasing),
+                        align=config.align)
+    class_names = sorted(dataset.label_map, key=dataset.label_map.get)
+
+    device = resolve_device(config.device)
+    use_bf16 = config.bf16 and bf16_supported(device)
+    torch.manual_seed(config.seed)
+    model = build_model(config.attention, num_classes=len(class_names), last_stride=config.last_stride,
+                        pretrained=None if checkpoint else config.pretrained)
+    model.to(device, memory_format=torch.channels_last if use_bf16 else torch.contiguous_format)
+    optimizer = build_optimizer(model, config)
+    batch_size = min(config.batch_size, len(dataset))
+    drop_last = len(dataset) > batch_size
+    steps_per_epoch = len(dataset) // batch_size if drop_last else 1
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps_per_epoch))
+    criterion = LabelSmoothingCrossEntropy(config.label_smoothing, config.smoothing_form)
+
+    history, start_epoch = [], 0
+    if checkpoint is not None:
+        load_weights(model, checkpoint["model"], run_dir / CHECKPOINT_FILE)
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        history, start_epoch = list(checkpoint["history"]), int(checkpoint["epoch"])
+        log.info("resuming %s after epoch %d of %d", run_dir, start_epoch, config.epochs)
+    log.info("training %s (%d classes, %d images) on %s, %s", config.attention, len(class_names),
+             len(dataset), device, "bf16 autocast + channels_last" if use_bf16 else "fp32")
+
+    epochs = tqdm(range(start_epoch, config.epochs), desc="epochs", initial=start_epoch,
+                  total=config.epochs, disable=not progress, unit="epoch")
+    for epoch in epochs:
+        torch.manual_seed(epoch_seed(config.seed, epoch))
+        loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=drop_last,
+                            num_workers=config.num_workers,
+                            generator=torch.Generator().manual_seed(epoch_seed(config.seed, epoch)))
+        stats = run_epoch(model, loader, criterion, optimizer, scheduler, device, use_bf16, progress)
+        history.append({"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], **stats})
+        epochs.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['accuracy']:.3f}")
+        save_checkpoint(run_dir / CHECKPOINT_FILE, {
+            "format_version": FORMAT_VERSION, "epoch": epoch + 1, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "history": history, "class_names": class_names, "manifest_hash": data_hash,
+            "precision": "bf16" if use_bf16 else "fp32",
+        })
+        write_history(run_dir, history)
+
+    summary = {
+        "epochs": config.epochs, "final_loss": history[-1]["loss"] if history else float("nan"),
+        "final_accuracy": history[-1]["accuracy"] if history else float("nan"),
+        "images_per_s": sum(h["images_per_s"] for h in history) / max(len(history), 1),
+        "train_seconds": sum(h["seconds"] for h in history), "num_classes": len(class_names),
+        "num_images": len(dataset), "precision": "bf16" if use_bf16 else "fp32",
+        "device": str(device), "label_smoothing": {"epsilon": config.label_smoothing,
+                                                   "form": config.smoothing_form},
+        "manifest_hash": data_hash,
+    }
+    update_metrics(run_dir, "train", summary)
+    return summary

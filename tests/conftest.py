@@ -1,0 +1,71 @@
+"""Shared fixtures: a tiny synthetic dataset folder and a tiny trained run (session-wide).
+
+The images are 32×32 colour patterns, one pattern per identity plus noise, so a ResNet50 can
+learn them in two epochs on a CPU; nothing depends on ../shared or the procedural shoes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+TINY_SIZE = 32
+
+
+def identity_pattern(identity: int, rng: np.random.Generator, size: int = TINY_SIZE) -> np.ndarray:
+    """(size, size, 3) uint8: a colour and stripe layout fixed by `identity`, plus noise."""
+    palette = np.random.default_rng(1000 + identity)
+    base = palette.integers(40, 215, size=3)
+    accent = palette.integers(0, 255, size=3)
+    image = np.tile(base, (size, size, 1)).astype(np.float32)
+    period = 4 + identity % 5
+    stripes = (np.arange(size) // period) % 2 == 0
+    if identity % 2:
+        image[:, stripes] = accent
+    else:
+        image[stripes, :] = accent
+    image += rng.normal(0, 12, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def write_tiny_dataset(root: Path, seed: int = 0) -> Path:
+    """4 train identities × 8 crops, 3 test identities (2 query + 3 gallery), 2 distractors × 3."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    layout = [(i, "train", 8) for i in range(4)] + [(i, None, 5) for i in range(4, 7)] + \
+             [(i, "distractor", 3) for i in range(7, 9)]
+    for identity, split, count in layout:
+        for k in range(count):
+            row_split = split or ("query" if k < 2 else "gallery")
+            path = f"images/id{identity}/{k}.png"
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(identity_pattern(identity, rng)).save(root / path)
+            rows.append({"path": path, "identity": f"id{identity}", "split": row_split,
+                         "camera": f"cam{k % 2 + 1}"})
+    pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
+    return root
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    return write_tiny_dataset(tmp_path / "tiny")
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """A dual_pool run trained 3 epochs on the tiny dataset and evaluated on every head."""
+    from shoekit.config import TrainConfig
+    from shoekit.evaluate import evaluate_run
+    from shoekit.train import train
+
+    root = tmp_path_factory.mktemp("session")
+    data = write_tiny_dataset(root / "tiny")
+    config = TrainConfig(data=str(data), attention="dual_pool", image_size=TINY_SIZE, epochs=3,
+                         batch_size=8, lr=1e-3, warmup_steps=2, num_workers=0, seed=0)
+    train(config, root / "run", progress=False)
+    evaluate_run(root / "run", batch_size=16, progress=False)
+    return root / "run"

@@ -1,0 +1,177 @@
+"""Model variants: parameter counts, gate ranges, attention placement, heads, weight loading."""
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from shoekit.errors import CheckpointError
+from shoekit.models import HEADS, build_model, feature_dim
+from shoekit.models.attention import CBAM, DualPoolAttention, EfficientChannelAttention, SqueezeExcitation, eca_kernel_size
+from shoekit.models.resnet import AttentionBottleneck
+
+RESNET50_PARAMS = 25_557_032  # torchvision's resnet50
+
+
+def count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.fixture(scope="module")
+def param_counts():
+    return {name: count(build_model(name, num_classes=1000)) for name in ("none", "se", "cbam", "eca", "dual_pool")}
+
+
+def test_plain_resnet50_matches_torchvision(param_counts):
+    assert param_counts["none"] == RESNET50_PARAMS == count(torchvision.models.resnet50())
+
+
+def test_attention_parameter_counts(param_counts):
+    se_extra = param_counts["se"] - RESNET50_PARAMS
+    assert param_counts["se"] == pytest.approx(28.09e6, abs=0.01e6)
+    assert 0 < param_counts["eca"] - RESNET50_PARAMS < 100
+    assert param_counts["dual_pool"] - RESNET50_PARAMS == se_extra  # one MLP shared by both poolings
+    spatial = param_counts["cbam"] - param_counts["se"]
+    assert spatial == 16 * (2 * 7 * 7 + 2)  # 16 bottlenecks × (7×7 conv on 2 maps + BN)
+
+
+def test_eca_kernel_is_adaptive():
+    assert [eca_kernel_size(c) for c in (256, 512, 1024, 2048)] == [5, 5, 5, 7]
+
+
+@pytest.mark.parametrize("module, low, high", [
+    (SqueezeExcitation(64), 0.0, 1.0), (CBAM(64), 0.0, 1.0),
+    (EfficientChannelAttention(64), 0.0, 1.0), (DualPoolAttention(64), 0.0, 2.0)])
+def test_gate_ranges(module, low, high):
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for scale in (0.1, 10.0, 1000.0):
+            gate = module.gate(torch.randn(4, 64, 6, 6) * scale)
+            assert gate.min() >= low and gate.max() <= high
+
+
+def test_dual_pool_gate_exceeds_one_where_cbam_cannot():
+    """Each branch has its own sigmoid: two confident branches give a gate near 2."""
+    module = DualPoolAttention(32)
+    with torch.no_grad():
+        module.mlp[2].bias.fill_(20.0)  # both branches saturate at 1
+        gate = module.gate(torch.randn(2, 32, 4, 4))
+    assert torch.allclose(gate, torch.full_like(gate, 2.0))
+
+
+def test_attention_sits_after_bn3_before_the_addition():
+    block = AttentionBottleneck(64, 16, "se").eval()
+    seen = {}
+    block.bn3.register_forward_hook(lambda m, i, o: seen.setdefault("bn3", o))
+    block.attention.register_forward_hook(lambda m, i, o: seen.update(att_in=i[0], att_out=o))
+    x = torch.randn(2, 64, 8, 8)
+    with torch.no_grad():
+        out = block(x)
+    assert torch.equal(seen["att_in"], seen["bn3"])
+    assert torch.allclose(out, torch.relu(seen["att_out"] + x))
+
+
+def test_every_bottleneck_has_the_attention():
+    model = build_model("cbam", num_classes=10)
+    blocks = [m for m in model.modules() if isinstance(m, AttentionBottleneck)]
+    assert len(blocks) == 16 and all(isinstance(b.attention, CBAM) for b in blocks)
+
+
+class ClampReLU(nn.Module):
+    def forward(self, x):
+        return x.clamp(min=0)
+
+
+@pytest.mark.parametrize("attention", ["none", "se", "cbam", "eca", "dual_pool"])
+def test_all_relus_are_modules(attention, monkeypatch):
+    """Guided backprop swaps nn.ReLU modules: with every one swapped, no functional relu is left."""
+    model = build_model(attention, num_classes=3).eval()
+    for name, module in list(model.named_modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, nn.ReLU):
+                setattr(module, child_name, ClampReLU())
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a ReLU that is not an nn.ReLU module")
+    for target, name in ((torch.nn.functional, "relu"), (torch, "relu"), (torch, "relu_")):
+        monkeypatch.setattr(target, name, forbidden)
+    with torch.no_grad():
+        model(torch.rand(2, 3, 32, 32))
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_feature_heads(head):
+    model = build_model("dual_pool", num_classes=7).eval()
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        feats = model.features(images, head)
+        fmap = model.feature_map(images)
+    assert feats.shape == (2, feature_dim(head, 7))
+    if head == "maxavg":
+        assert torch.allclose(feats, torch.cat([fmap.amax((2, 3)), fmap.mean((2, 3))], 1))
+    if head == "fc":
+        assert torch.allclose(feats, model(images))
+
+
+def test_unknown_names_are_rejected():
+    with pytest.raises(ValueError, match="dual_pool"):
+        build_model("nonlocal")
+    with pytest.raises(ValueError, match="maxavg"):
+        build_model("none", num_classes=3).features(torch.rand(1, 3, 32, 32), "gem")
+
+
+def test_pixel_normalisation_lives_inside_the_model():
+    torch.manual_seed(0)
+    reference = torchvision.models.resnet50().eval()
+    model = build_model("none", num_classes=1000).eval()
+    model.load_state_dict(reference.state_dict())  # names match torchvision's exactly
+    images = torch.rand(2, 3, 64, 64)
+    normalise = torchvision.transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    with torch.no_grad():
+        assert torch.allclose(model(images), reference(normalise(images)), atol=1e-5)
+
+
+@pytest.mark.parametrize("attention", ["se", "dual_pool", "cbam", "eca"])
+def test_local_pth_loads_into_every_variant(tmp_path, attention):
+    torch.manual_seed(1)
+    reference = torchvision.models.resnet50()
+    path = tmp_path / "resnet50.pth"
+    torch.save(reference.state_dict(), path)
+    torch.manual_seed(2)
+    fresh_attention = build_model(attention, num_classes=5).state_dict()
+    torch.manual_seed(2)
+    model = build_model(attention, num_classes=5, pretrained=str(path))
+    state = model.state_dict()
+    assert torch.equal(state["layer3.4.conv2.weight"], reference.state_dict()["layer3.4.conv2.weight"])
+    assert torch.equal(state["bn1.running_var"], reference.state_dict()["bn1.running_var"])
+    attention_keys = [k for k in state if ".attention." in k]
+    assert attention_keys and all(torch.equal(state[k], fresh_attention[k]) for k in attention_keys)
+    assert state["fc.weight"].shape == (5, 2048)  # 1000-class FC skipped, not forced
+
+
+def test_weights_api_path_reports_offline_clearly(monkeypatch):
+    from torchvision.models import ResNet50_Weights
+
+    def offline(self, *args, **kwargs):
+        raise OSError("no network")
+    monkeypatch.setattr(type(ResNet50_Weights.IMAGENET1K_V2), "get_state_dict", offline)
+    with pytest.raises(CheckpointError, match="--pretrained PATH.pth"):
+        build_model("dual_pool", num_classes=3, pretrained="imagenet")
+
+
+def test_weights_api_path_loads(monkeypatch):
+    from torchvision.models import ResNet50_Weights
+
+    reference = torchvision.models.resnet50().state_dict()
+    monkeypatch.setattr(type(ResNet50_Weights.IMAGENET1K_V2), "get_state_dict", lambda self, **kw: reference)
+    model = build_model("se", num_classes=1000, pretrained="imagenet")
+    assert torch.equal(model.state_dict()["fc.weight"], reference["fc.weight"])
+
+
+def test_non_resnet_weights_are_rejected(tmp_path):
+    path = tmp_path / "resnet18.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+    with pytest.raises(CheckpointError, match="resnet18.pth"):
+        build_model("none", num_classes=3, pretrained=str(path))
+    with pytest.raises(CheckpointError, match="no such weights file"):
+        build_model("none", num_classes=3, pretrained=str(tmp_path / "missing.pth"))
