@@ -17,19 +17,20 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "make-dataset", help="build a benchmark dataset folder of simulated CCTV crops",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        description="Render shoe cut-outs (a cut-out folder or procedural shoes) into 120x120 "
-        "CCTV-like crops on five floors and three cameras, in the paper's protocol: disjoint "
-        "train / test / distractor identity pools chosen by --seed; per test identity 2 query "
-        "crops (a side and a front/three-quarter view, or two trajectory views far apart) and "
-        "gallery crops on other floors without the views next to a query view. Writes "
-        "OUT/images/, OUT/manifest.csv and OUT/stats.json; the same arguments give the same bytes.")
+        description="Render shoe cut-outs (a cut-out folder or procedural shoes) into square "
+        "CCTV-like crops (--size, 120 px as in the paper) on five floors and three cameras, in "
+        "the paper's protocol: disjoint train / test / distractor identity pools chosen by "
+        "--seed; per test identity 2 query crops (a side and a front/three-quarter view, or two "
+        "trajectory views far apart) and gallery crops on other floors without the views next "
+        "to a query view. Writes OUT/images/, OUT/manifest.csv and OUT/stats.json; the same "
+        "arguments give the same bytes.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--cutouts", type=Path, metavar="DIR",
-                        help="folder with a manifest.csv of cut-outs (columns identity, view, path; "
-                        "optional quality ok/low), e.g. ../shared/data/scanned-shoes")
+                        help="folder with a manifest.csv of cut-outs (columns identity, view, "
+                        "path; optional quality ok/low), e.g. ../shared/data/scanned-shoes")
     source.add_argument("--procedural", type=int, metavar="N",
                         help="use N procedural shoe types (made from --seed) instead of cut-outs")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", default=argparse.SUPPRESS,
                         help="dataset folder to write")
     parser.add_argument("--scale", choices=SCALE_NAMES, default="smoke",
                         help="size preset: crops per identity and identity-pool fractions "
@@ -42,12 +43,12 @@ def register(subparsers) -> None:
                        ("gallery-crops", "gallery crops per test identity"),
                        ("distractor-crops", "crops per distractor identity")):
         parser.add_argument(f"--{name}", type=int, metavar="N",
-                            help=f"{what} (default None: from --scale)")
+                            help=f"{what}; None takes it from --scale")
     for name, what in (("train-fraction", "training"), ("test-fraction", "test"),
                        ("distractor-fraction", "distractor")):
         parser.add_argument(f"--{name}", type=float, metavar="F",
-                            help=f"share of identities in the {what} pool (default None: from "
-                            "--scale; the three shares sum to at most 1)")
+                            help=f"share of identities in the {what} pool, the three shares "
+                            "summing to at most 1; None takes it from --scale")
     parser.add_argument("--drop-low-quality", action=argparse.BooleanOptionalAction, default=True,
                         help="leave out cut-outs whose manifest `quality` is `low` (recorded in "
                         "stats.json)")
@@ -57,10 +58,11 @@ def register(subparsers) -> None:
     parser.add_argument("--query-view-gap", type=int, default=20, metavar="G",
                         help="trajectory-numbered views: a test identity's two query views are at "
                         "least G positions apart")
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)),
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), metavar="N",
                         help="rendering processes (the output does not depend on it)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace an earlier build in --out (its images/, manifest.csv, stats.json)")
+                        help="replace an earlier build in --out (its images/, manifest.csv, "
+                        "stats.json)")
     parser.set_defaults(func=run)
 
 

@@ -1,4 +1,4 @@
-"""The benchmark builder behind `shoekit make-dataset`: cut-outs -> CCTV crops in the paper's protocol.
+"""The benchmark builder behind `shoekit make-dataset`: cut-outs -> CCTV crops, paper protocol.
 
 Protocol (Zhang, Tang et al. 2022, scaled to the identities at hand):
 
@@ -97,8 +97,8 @@ class BuildOptions:
     test_fraction: float | None = None
     distractor_fraction: float | None = None
     drop_low_quality: bool = True           # drop cut-outs whose `quality` is `low`
-    view_exclusion: int = 5                 # trajectory views this close to a query stay out of the gallery
-    query_view_gap: int = 20                # trajectory distance between a test identity's two query views
+    view_exclusion: int = 5                 # trajectory views this close to a query: not in gallery
+    query_view_gap: int = 20                # least trajectory distance between the two query views
     workers: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))
     overwrite: bool = False
 
@@ -160,7 +160,8 @@ class ViewPolicy(Protocol):
 @dataclass(frozen=True)
 class NamedViews:
     """Views named as in VIEWS: queries are one side and one front/three-quarter view; the
-    gallery uses every other view (only the query views themselves are near-duplicates)."""
+    gallery uses every other view except the mirror image of the side query ("left" is "right"
+    mirrored, a near-duplicate under flip augmentation)."""
 
     name: str = "named"
 
@@ -170,12 +171,13 @@ class NamedViews:
         if not sides or not fronts:
             return None
         queries = (sides[rng.integers(len(sides))], fronts[rng.integers(len(fronts))])
-        gallery = tuple(view for view in views if view not in queries)
+        excluded = {*queries, *SIDE_VIEWS}
+        gallery = tuple(view for view in views if view not in excluded)
         return QueryPlan(queries, gallery) if gallery else None
 
     def requirement(self) -> str:
         return (f"a side view ({'/'.join(SIDE_VIEWS)}), a front view ({'/'.join(FRONT_VIEWS)}) "
-                "and a third view for the gallery")
+                "and another non-side view for the gallery")
 
 
 @dataclass(frozen=True)
@@ -255,9 +257,9 @@ def balanced_cycle(items: list[str], count: int, rng: np.random.Generator) -> li
 def cutout_sources(folder: Path, drop_low_quality: bool) -> tuple[list[CutoutRef], int, str]:
     """Read `folder/manifest.csv` (identity, view, path[, quality]).
 
-    Returns the cut-out references, how many `low` quality rows were dropped, and the
-    manifest's sha256. Raises ManifestError naming the rows with empty values, paths outside
-    the folder, or a `quality` other than ok/low.
+    Returns the cut-out references (without `low` quality rows if `drop_low_quality`), the
+    number of `low` quality rows, and the manifest's sha256. Raises ManifestError naming the
+    rows with empty values, paths outside the folder, or a `quality` other than ok/low.
     """
     path = folder / MANIFEST_NAME
     if not path.is_file():
@@ -281,11 +283,12 @@ def cutout_sources(folder: Path, drop_low_quality: bool) -> tuple[list[CutoutRef
         if quality not in QUALITY_VALUES:
             problems.append(f"{row_label(path, row)}: quality {quality!r} is not ok or low")
     raise_problems(path, problems)
-    low = table["quality"].eq("low") if "quality" in table.columns else pd.Series(False, table.index)
+    low = (table["quality"].eq("low") if "quality" in table.columns
+           else pd.Series(False, index=table.index))
     kept = table[~low] if drop_low_quality else table
     refs = [CutoutFile(identity, view, folder / relative)
             for identity, view, relative in zip(kept["identity"], kept["view"], kept["path"])]
-    return refs, int(low.sum()) if drop_low_quality else 0, hashlib.sha256(path.read_bytes()).hexdigest()
+    return refs, int(low.sum()), hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def procedural_sources(count: int, seed: int) -> list[CutoutRef]:
@@ -369,13 +372,13 @@ def run_tasks(function, tasks: dict[str, tuple], weights: dict[str, int], worker
 # ---- planning --------------------------------------------------------------------------------
 
 def group_by_identity(refs: list[CutoutRef]) -> dict[str, dict[str, CutoutRef]]:
-    """identity -> view -> ref, identities and views in sorted order (views numerically if digits)."""
+    """identity -> view -> ref, identities sorted, views sorted (numerically if digits)."""
     grouped: dict[str, dict[str, CutoutRef]] = {}
     for ref in refs:
         grouped.setdefault(ref.identity, {})[ref.view] = ref
     order = lambda view: (0, int(view), "") if view.isdigit() else (1, 0, view)  # noqa: E731
-    return {identity: {view: grouped[identity][view] for view in sorted(grouped[identity], key=order)}
-            for identity in sorted(grouped)}
+    return {identity: {view: views[view] for view in sorted(views, key=order)}
+            for identity, views in sorted(grouped.items())}
 
 
 def pool_sizes(count: int, preset: ScalePreset) -> tuple[int, int, int]:
@@ -446,9 +449,10 @@ def build_dataset(options: BuildOptions) -> BuildResult:
         raise ShoekitError("give exactly one source: --cutouts DIR or --procedural N")
     preset = options.preset()
     if options.cutouts is not None:
-        refs, low_dropped, source_hash = cutout_sources(Path(options.cutouts), options.drop_low_quality)
+        refs, low_quality, source_hash = cutout_sources(Path(options.cutouts),
+                                                        options.drop_low_quality)
         source = {"cutouts": str(options.cutouts), "cutout_manifest_sha256": source_hash,
-                  "low_quality_dropped": low_dropped, "drop_low_quality": options.drop_low_quality}
+                  "low_quality_rows": low_quality, "drop_low_quality": options.drop_low_quality}
     else:
         if options.procedural < 2:
             raise ShoekitError(f"--procedural {options.procedural}: need at least 2 shoe types")
@@ -471,7 +475,8 @@ def build_dataset(options: BuildOptions) -> BuildResult:
 
     plans, skipped = {}, {}
     for identity, views in grouped.items():
-        plan = policy.plan(list(views), np.random.default_rng(stable_seed(options.seed, "plan", identity)))
+        rng = np.random.default_rng(stable_seed(options.seed, "plan", identity))
+        plan = policy.plan(list(views), rng)
         if plan is None:
             skipped[identity] = (f"{len(views)} usable view(s); the test protocol needs "
                                  f"{policy.requirement()}")
@@ -492,8 +497,8 @@ def build_dataset(options: BuildOptions) -> BuildResult:
             rng = np.random.default_rng(stable_seed(options.seed, "crops", identity))
             views = list(grouped[identity])
             if pool == "test":
-                specs[identity] = query_gallery_specs(identity, plans[identity], preset.gallery_crops,
-                                             options.seed, rng)
+                specs[identity] = query_gallery_specs(identity, plans[identity],
+                                                      preset.gallery_crops, options.seed, rng)
             else:
                 count = preset.train_crops if pool == "train" else preset.distractor_crops
                 specs[identity] = make_specs(identity, pool, views, list(FLOORS), count,
@@ -542,7 +547,8 @@ def build_stats(options: BuildOptions, preset: ScalePreset, policy: ViewPolicy, 
         "protocol": {**{k: v for k, v in asdict(preset).items() if k != "summary"},
                      "view_policy": policy.name, "query_view_requirement": policy.requirement(),
                      "queries_per_test_identity": 2},
-        "identities": {pool: {"count": len(names), "names": names} for pool, names in pools.items()},
+        "identities": {pool: {"count": len(names), "names": names}
+                       for pool, names in pools.items()},
         "skipped_identities": skipped,
         "unreadable_cutouts": unreadable,
         "crops": {**{split: crops.get(split, 0) for split in SPLITS},

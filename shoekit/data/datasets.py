@@ -69,7 +69,8 @@ def train_transform(size: int = 120, random_erasing: float = 0.0) -> Callable:
 
 def eval_transform(size: int = 120) -> Callable:
     """Evaluation preprocessing: resize to size×size and scale to [0, 1]; (3, size, size) float."""
-    return transforms.Compose([transforms.ToImage(), transforms.Resize((size, size), antialias=True),
+    return transforms.Compose([transforms.ToImage(),
+                               transforms.Resize((size, size), antialias=True),
                                transforms.ToDtype(torch.float32, scale=True),
                                transforms.ToPureTensor()])
 

@@ -42,8 +42,8 @@ def manifest_hash(root: str | Path) -> str:
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as error:
-        raise ManifestError(f"{path}: cannot read the manifest ({error}); "
-                            f"build the dataset first (shoekit make-dataset --out {root})") from error
+        raise ManifestError(f"{path}: cannot read the manifest ({error}); build the "
+                            f"dataset first (shoekit make-dataset --out {root})") from error
 
 
 def row_label(path: Path, row: int) -> str:
@@ -85,8 +85,8 @@ def read_manifest(root: str | Path) -> pd.DataFrame:
     """
     path = manifest_path(root)
     if not path.is_file():
-        raise ManifestError(f"{path}: no manifest.csv in this folder; build one with "
-                            f"`shoekit make-dataset --out {root}` or `shoekit import-folder {root}`")
+        raise ManifestError(f"{path}: no manifest.csv in this folder; build one with `shoekit "
+                            f"make-dataset --out {root}` or `shoekit import-folder {root}`")
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:

@@ -1,0 +1,139 @@
+"""Model speed at 120 px: bf16 + channels_last vs plain fp32, and the cost of the attention.
+
+Prints ratios against baselines measured in the same run (images/s):
+  extraction  dual_pool bf16+CL  /  torchvision resnet50 fp32 eager      target >= 3.0
+  training    dual_pool bf16+CL  /  torchvision resnet50 fp32 eager      target >= 2.0
+  overhead    resnet50 bf16+CL   /  dual_pool bf16+CL  - 1 (extraction)  target <= 0.15
+With --run RUN it also evaluates that run in bf16 and fp32 and prints the Rank-1/mAP gap
+(target <= 0.5 points). Results go to benchmarks/results/model_speed.json.
+
+    python benchmarks/bench_model_speed.py [--quick] [--run RUN]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+
+from shoekit.models import build_model
+from shoekit.precision import autocast, bf16_supported
+
+SIZE = 120
+
+
+def images_per_second(step, batch: torch.Tensor, seconds: float) -> float:
+    """Run `step(batch)` for about `seconds` after two warm-up calls; images per second."""
+    for _ in range(2):
+        step(batch)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        step(batch)
+        done += len(batch)
+    return done / (time.perf_counter() - start)
+
+
+def extraction_step(model, bf16: bool):
+    model.eval()
+
+    @torch.inference_mode()
+    def step(batch):
+        with autocast(torch.device("cpu"), bf16):
+            model(batch)
+    return step
+
+
+def training_step(model, bf16: bool, num_classes: int):
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    labels = None
+
+    def step(batch):
+        nonlocal labels
+        labels = torch.randint(0, num_classes, (len(batch),))
+        with autocast(torch.device("cpu"), bf16):
+            logits = model(batch)
+        loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return step
+
+
+def prepared(model, channels_last: bool):
+    return model.to(memory_format=torch.channels_last) if channels_last else model
+
+
+def measure(seconds: float, batch_size: int) -> dict:
+    fast = bf16_supported(torch.device("cpu"))
+    batch = torch.rand(batch_size, 3, SIZE, SIZE)
+    batch_cl = batch.contiguous(memory_format=torch.channels_last)
+    normalise = torchvision.transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    baseline = torchvision.models.resnet50(num_classes=150)
+    baseline_forward = torch.nn.Sequential(normalise, baseline)  # torchvision needs normalised input
+    dual = prepared(build_model("dual_pool", num_classes=150), fast)
+    plain = prepared(build_model("none", num_classes=150), fast)
+    rates = {
+        "extract_torchvision_fp32": images_per_second(extraction_step(baseline_forward, False), batch, seconds),
+        "extract_dual_pool_fast": images_per_second(extraction_step(dual, fast), batch_cl, seconds),
+        "extract_none_fast": images_per_second(extraction_step(plain, fast), batch_cl, seconds),
+        "train_torchvision_fp32": images_per_second(training_step(baseline_forward, False, 150), batch, seconds),
+        "train_dual_pool_fast": images_per_second(training_step(dual, fast, 150), batch_cl, seconds),
+    }
+    return {"bf16_supported": fast, "batch_size": batch_size, "images_per_s": rates, "ratios": {
+        "extraction_speedup": rates["extract_dual_pool_fast"] / rates["extract_torchvision_fp32"],
+        "training_speedup": rates["train_dual_pool_fast"] / rates["train_torchvision_fp32"],
+        "attention_overhead": rates["extract_none_fast"] / rates["extract_dual_pool_fast"] - 1.0,
+    }}
+
+
+def precision_gap(run: Path) -> dict:
+    """Rank-1/mAP (points) of bf16 vs fp32 extraction of one run (evaluated on a copy)."""
+    from shoekit.evaluate import evaluate_run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "run"
+        shutil.copytree(run, copy, ignore=shutil.ignore_patterns("eval"))
+        bf16 = evaluate_run(copy, heads=("max",), bf16=True, progress=False)["max"]
+        fp32 = evaluate_run(copy, heads=("max",), bf16=False, progress=False)["max"]
+    return {"run": str(run), "rank1_bf16": 100 * bf16["rank1"], "rank1_fp32": 100 * fp32["rank1"],
+            "mAP_bf16": 100 * bf16["mAP"], "mAP_fp32": 100 * fp32["mAP"],
+            "rank1_gap_points": 100 * abs(bf16["rank1"] - fp32["rank1"]),
+            "mAP_gap_points": 100 * abs(bf16["mAP"] - fp32["mAP"])}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="2 s per measurement instead of 10")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
+    parser.add_argument("--run", type=Path, help="a trained run: also compare bf16 vs fp32 metrics")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "model_speed.json",
+                        help="where to write the JSON results")
+    args = parser.parse_args()
+    result = measure(2.0 if args.quick else 10.0, args.batch_size)
+    result.update(threads=torch.get_num_threads(), torch=torch.__version__, machine=platform.processor()
+                  or platform.machine(), command="python benchmarks/bench_model_speed.py"
+                  + (" --quick" if args.quick else "") + (f" --run {args.run}" if args.run else ""))
+    for name, rate in result["images_per_s"].items():
+        print(f"{name:28} {rate:8.1f} images/s")
+    ratios = result["ratios"]
+    print(f"extraction speed-up  {ratios['extraction_speedup']:.2f}x  (target >= 3.0)")
+    print(f"training speed-up    {ratios['training_speedup']:.2f}x  (target >= 2.0)")
+    print(f"attention overhead   {100 * ratios['attention_overhead']:.1f}%  (target <= 15%)")
+    if args.run:
+        result["precision_gap"] = gap = precision_gap(args.run)
+        print(f"bf16 vs fp32: Rank-1 gap {gap['rank1_gap_points']:.2f} points, mAP gap "
+              f"{gap['mAP_gap_points']:.2f} points (target <= 0.5)")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

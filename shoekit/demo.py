@@ -1,0 +1,84 @@
+"""The embedded demo: procedural shoe types -> dataset -> a briefly trained dual_pool run.
+
+Every step is skipped when its output already exists and resumed when it was interrupted, so
+`shoekit demo` is cheap to call again (the workbench's launcher calls it). Layout:
+    OUT/data/                 the procedural dataset folder (manifest.csv, images/, stats.json)
+    OUT/runs/dual_pool/       the run folder (config, checkpoint, metrics, eval/)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from shoekit.config import TrainConfig
+from shoekit.runs import CHECKPOINT_FILE, CONFIG_FILE, load_checkpoint, read_metrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Sized so the whole demo builds and trains in a few minutes on 2 CPU cores."""
+
+    out: Path = Path("demo")
+    types: int = 30
+    train_crops: int = 40
+    gallery_crops: int = 6
+    distractor_crops: int = 8
+    epochs: int = 8
+    image_size: int = 120
+    seed: int = 0
+
+    @property
+    def data(self) -> Path:
+        return self.out / "data"
+
+    @property
+    def run(self) -> Path:
+        return self.out / "runs" / "dual_pool"
+
+
+def ensure_dataset(settings: DemoSettings, progress: bool) -> None:
+    from shoekit.data import BuildOptions, build_dataset
+
+    if (settings.data / "manifest.csv").is_file():
+        log.info("demo dataset exists: %s", settings.data)
+        return
+    build_dataset(BuildOptions(out=settings.data, procedural=settings.types, scale="smoke",
+                               train_crops=settings.train_crops, gallery_crops=settings.gallery_crops,
+                               distractor_crops=settings.distractor_crops, seed=settings.seed,
+                               size=settings.image_size, overwrite=True))
+
+
+def ensure_trained(settings: DemoSettings, progress: bool) -> None:
+    from shoekit.train import train
+
+    config = TrainConfig(data=str(settings.data), attention="dual_pool", image_size=settings.image_size,
+                         epochs=settings.epochs, batch_size=32, lr=1e-3, warmup_steps=50,
+                         label_smoothing=0.14, seed=settings.seed, random_erasing=0.3)
+    checkpoint = settings.run / CHECKPOINT_FILE
+    if not checkpoint.is_file():
+        train(config, settings.run, progress=progress)
+    elif load_checkpoint(checkpoint)["epoch"] < TrainConfig.load(settings.run / CONFIG_FILE).epochs:
+        train(config, settings.run, resume=True, progress=progress)
+    else:
+        log.info("demo run is trained: %s", settings.run)
+
+
+def ensure_evaluated(settings: DemoSettings, progress: bool) -> dict[str, dict]:
+    from shoekit.evaluate import evaluate_run
+
+    evaluated = read_metrics(settings.run).get("eval", {})
+    if all((settings.run / "eval" / head / "features.npz").is_file() for head in ("fc", "avg", "max", "maxavg")) \
+            and len(evaluated) == 4:
+        return evaluated
+    return evaluate_run(settings.run, progress=progress)
+
+
+def run_demo(settings: DemoSettings = DemoSettings(), progress: bool = True) -> dict[str, dict]:
+    """Build, train and evaluate the demo as needed; returns {head: metrics}."""
+    ensure_dataset(settings, progress)
+    ensure_trained(settings, progress)
+    return ensure_evaluated(settings, progress)

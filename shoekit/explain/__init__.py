@@ -1,0 +1,44 @@
+"""Why two shoe crops matched: Grad-CAM family heatmaps, guided backprop and Guided Grad-CAM.
+
+    explainer = Explainer(run.model, head="max", method="gradcam")      # layer4.2 by default
+    pair = explainer.explain_pair(query, gallery_item)                  # (3, H, W) in [0, 1] each
+    pair.query.overlay, pair.match.cam, pair.match.guided_gradcam       # numpy, ready to draw
+    result = explainer.explain_query(query, top_matches, distances=..., identities=...)
+
+Every CAM comes from the `grad-cam` package (pytorch-grad-cam); retrieval targets are the cosine
+similarity to a reference feature (`SimilarityTarget`), classification targets a logit
+(`ClassTarget`). Names are imported on first use, so `shoekit.explain.options` (method and layer
+names, for the command line) loads without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+LAZY_NAMES: dict[str, str] = {
+    **dict.fromkeys(("CAM_METHOD_CLASSES", "DEFAULT_METHOD", "DEFAULT_LAYER"), "options"),
+    **dict.fromkeys(("CAM_METHODS", "compute_cams"), "cams"),
+    **dict.fromkeys(("target_layer_names", "target_layer"), "layers"),
+    **dict.fromkeys(("SimilarityTarget", "ClassTarget", "SimilarityModel"), "targets"),
+    **dict.fromkeys(("guided_backprop", "guided_gradcam"), "guided"),
+    **dict.fromkeys(("ImageExplanation", "PairExplanation", "QueryExplanation",
+                     "cam_overlay", "gradient_image"), "results"),
+    **dict.fromkeys(("Explainer",), "explainer"),
+    **dict.fromkeys(("EvaluationResults", "load_evaluation", "load_gallery_features",
+                     "search_gallery"), "evaluation"),
+}
+
+__all__ = list(LAZY_NAMES)
+
+
+def __getattr__(name: str):
+    """Import `name` from its submodule on first access (PEP 562)."""
+    if name not in LAZY_NAMES:
+        raise AttributeError(f"module 'shoekit.explain' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"shoekit.explain.{LAZY_NAMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(LAZY_NAMES))
