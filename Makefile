@@ -3,8 +3,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench clean-venv
+.PHONY: demo test browser bench clean-venv
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,14 +14,20 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-demo: $(VENV)/.installed
-	$(VENV)/bin/shoekit demo
+# Debian's chromium for the real-browser test (Playwright drives it; never `playwright install`).
+browser:
+	@[ -x $(CHROMIUM) ] || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
-test: $(VENV)/.installed
+demo: $(VENV)/.installed
+	$(VENV)/bin/shoekit workbench --demo
+
+test: $(VENV)/.installed browser
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/bench_model_speed.py
+	$(PY) benchmarks/bench_cctv.py
+	$(PY) benchmarks/bench_explain.py
 
 clean-venv:
 	rm -rf $(VENV)

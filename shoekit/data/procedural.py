@@ -255,12 +255,16 @@ def _halve(point: np.ndarray) -> tuple[float, float]:
 
 
 class _Canvas:
-    """Premultiplied RGB + alpha float32 canvas; shapes are painted as anti-aliased coverage."""
+    """Premultiplied RGBA float32 canvas, stored as planes (4, H, W): RGB 0-255, alpha 0-1.
+    Shapes are painted as anti-aliased coverage masks."""
 
     def __init__(self, size: int):
         self.size = size
-        self.rgb = np.zeros((size, size, 3), np.float32)
-        self.alpha = np.zeros((size, size), np.float32)
+        self.planes = np.zeros((4, size, size), np.float32)
+
+    @property
+    def alpha(self) -> np.ndarray:
+        return self.planes[3]
 
     def coverage(self, polygons=(), lines=(), thickness: float = 2.0, union: bool = False):
         """(y0, x0, mask) of filled `polygons` and stroked open `lines` (pixel arrays).
@@ -299,20 +303,17 @@ class _Canvas:
         y0, x0, mask = cover
         if mask.size == 0:
             return
-        window = (slice(y0, y0 + mask.shape[0]), slice(x0, x0 + mask.shape[1]))
+        rows, cols = slice(y0, y0 + mask.shape[0]), slice(x0, x0 + mask.shape[1])
         if clip is not None:
-            mask = mask * clip[window]
-        colour = np.asarray(colour, np.float32)
-        rgb = self.rgb[window]
-        alpha = self.alpha[window]
-        if shape:  # premultiplied "over": the colour covers `mask` of the pixel
-            alpha += (1.0 - alpha) * mask
-            change = np.broadcast_to(colour, rgb.shape) - rgb
+            mask = mask * clip[rows, cols]
+        window = self.planes[:, rows, cols]
+        if shape:  # premultiplied "over": the colour (alpha 1) covers `mask` of each pixel
+            change = np.array([*colour, 1.0], np.float32)[:, None, None] - window
         else:  # recolour inside the silhouette, keeping its alpha
-            change = colour * alpha[..., None]
-            change -= rgb
-        change *= mask[..., None]
-        rgb += change
+            change = window[3] * np.array([*colour, 0.0], np.float32)[:, None, None]
+            change[:3] -= window[:3]
+        change *= mask
+        window += change
 
     def full(self, cover) -> np.ndarray:
         """`cover` as a full-canvas mask, for clipping later paint."""
@@ -325,14 +326,15 @@ class _Canvas:
         """Light from above: brighten towards pixel row `top`, darken towards `bottom`."""
         rows = np.arange(self.size, dtype=np.float32)
         t = np.clip((rows - top) / max(bottom - top, 1.0), 0.0, 1.0)
-        self.rgb *= (1.0 + light - 2.0 * light * t)[:, None, None]
+        self.planes[:3] *= (1.0 + light - 2.0 * light * t)[None, :, None]
 
     def to_rgba(self, size: int) -> np.ndarray:
         """Downsample to (size, size, 4) uint8 straight (not premultiplied) RGBA."""
-        premultiplied = np.dstack([self.rgb, self.alpha * 255.0])
-        small = cv2.resize(premultiplied, (size, size), interpolation=cv2.INTER_AREA)
-        alpha = small[..., 3:] * np.float32(1 / 255)
+        small = np.stack([cv2.resize(plane, (size, size), interpolation=cv2.INTER_AREA)
+                          for plane in self.planes], axis=-1)
+        alpha = small[..., 3:]
         small[..., :3] /= np.maximum(alpha, 1e-6)
+        small[..., 3:] *= 255.0
         out = np.clip(small + 0.5, 0, 255).astype(np.uint8)
         out[out[..., 3] == 0, :3] = 0
         return out
@@ -451,8 +453,8 @@ def _sandal(shoe: ShoeType) -> _Profile:
     sole = _smooth([(0.02, 0.0), (0.5, 0.0), (0.95, 0.005), (1.0, 0.03), (0.97, 0.06),
                     (0.5, 0.055), (0.03, 0.07), (-0.01, 0.04)], samples=6)
     foot_top = np.interp  # height of the foot the straps run over, by u
-    tops_u, tops_v = [0.2, 0.4, 0.6, 0.8, 0.95], [0.2, 0.22, 0.19, 0.12, 0.07]
-    straps = [_quad((u, 0.04), (u - 0.04, float(foot_top(u - 0.04, tops_u, tops_v))), 0.075)
+    tops_u, tops_v = [0.2, 0.4, 0.6, 0.8, 0.95], [0.22, 0.25, 0.22, 0.15, 0.09]
+    straps = [_quad((u, 0.04), (u - 0.05, float(foot_top(u - 0.05, tops_u, tops_v))), 0.085)
               for u in np.linspace(0.85, 0.45, 1 + shoe.stripes)]
     heel_strap = _smooth([(0.0, 0.06), (-0.02, 0.2), (0.1, 0.26), (0.22, 0.235), (0.24, 0.2),
                           (0.12, 0.2), (0.04, 0.17), (0.05, 0.06)], samples=6)
@@ -689,9 +691,9 @@ def _end_on_sandal(canvas: _Canvas, shoe: ShoeType, frame: _Frame, outline: np.n
     canvas.paint(canvas.coverage([frame(bed)]), _shade(shoe.sole, 1.1), canvas.alpha)
     straps = [_quad((-w * 0.92, v), (w * 0.92, v + 0.03), 0.06)
               for v in np.linspace(0.12, 0.45, 1 + shoe.stripes)]
-    canvas.paint(canvas.coverage([frame(s) for s in straps], union=True), shoe.upper, shape=True)
     heel_strap = _quad((-w * 0.9, length - 0.1), (w * 0.9, length - 0.1), 0.05)
-    canvas.paint(canvas.coverage([frame(heel_strap)]), shoe.upper, shape=True)
+    canvas.paint(canvas.coverage([frame(s) for s in (*straps, heel_strap)], union=True),
+                 shoe.upper, canvas.alpha.copy())
     buckle = _quad((w * 0.55, 0.12), (w * 0.95, 0.135), 0.05)
     canvas.paint(canvas.coverage([frame(buckle)]), shoe.accent, canvas.alpha)
     logo = [frame(np.array([0.0, length - 0.22]) + p * 0.07) for p in _logo_polygons(shoe.logo)]
