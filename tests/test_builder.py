@@ -25,7 +25,8 @@ SMALL = 48  # crop side for tests, px
 
 
 def smoke(out: Path, **changes) -> BuildOptions:
-    return BuildOptions(out=out, procedural=8, scale="smoke", size=SMALL, workers=1, **changes)
+    return BuildOptions(**{"out": out, "procedural": 8, "scale": "smoke", "size": SMALL,
+                           "workers": 1, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +179,9 @@ def test_bad_cutout_manifests_are_named(tmp_path):
     (source / "manifest.csv").write_text("identity,view,path\na,0,../x.png\na,1,y.png\n")
     with pytest.raises(ManifestError, match=r"row 0 \(line 2\): path '\.\./x\.png' leaves"):
         build_dataset(BuildOptions(out=tmp_path / "out", cutouts=source, workers=1))
+    (source / "manifest.csv").write_text("identity,view,path\na,0,x.png\na,0,y.png\n")
+    with pytest.raises(ManifestError, match=r"row 1 .*view '0' is already in row 0"):
+        build_dataset(BuildOptions(out=tmp_path / "out", cutouts=source, workers=1))
     (source / "manifest.csv").write_text("identity,view,path\na,side,x.png\na,1,y.png\n")
     with pytest.raises(ManifestError, match="'side' are neither trajectory positions"):
         build_dataset(BuildOptions(out=tmp_path / "out", cutouts=source, workers=1))
@@ -200,8 +204,7 @@ def test_command_defaults_match_the_builder():
     args = make_dataset_parser().parse_args(["make-dataset", "--procedural", "4", "--out", "x"])
     defaults = BuildOptions(out=Path("x"), procedural=4)
     for field in dataclasses.fields(BuildOptions):
-        if field.name != "workers":
-            assert getattr(args, field.name) == getattr(defaults, field.name), field.name
+        assert getattr(args, field.name) == getattr(defaults, field.name), field.name
     assert set(make_dataset.SCALE_NAMES) == set(SCALES)
 
 

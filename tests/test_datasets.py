@@ -115,3 +115,17 @@ def test_align_uses_keypoints_toe_goes_right(tmp_path):
     assert red_left(plain[0][0]) == 1.0
     assert red_left(aligned[0][0]) == 0.0
     assert torch.equal(aligned[1][0], plain[1][0])
+
+
+def test_data_package_exports_every_public_name():
+    import importlib
+
+    import shoekit.data as data
+
+    align_module = importlib.import_module("shoekit.data.align")
+    assert data.align is align_module.align
+    for name in data.__all__:
+        assert getattr(data, name) is not None, name
+    assert data.ShoeCrops is ShoeCrops
+    with pytest.raises(AttributeError):
+        data.no_such_name

@@ -174,3 +174,11 @@ def test_write_manifest_orders_columns_and_is_byte_stable(tmp_path):
     assert first == write_manifest(table, tmp_path).read_bytes()
     assert first.decode() == ("path,identity,split,view,toe_x,toe_y,heel_x,heel_y,note\n"
                               "a.png,x,train,3,1.23,2.00,3.00,,kept\n")
+
+
+def test_byte_order_mark_is_accepted_and_empty_file_rejected(tmp_path):
+    (tmp_path / "manifest.csv").write_bytes(b"\xef\xbb\xbfpath,identity,split\na.png,x,train\n")
+    assert read_manifest(tmp_path)["path"].tolist() == ["a.png"]
+    (tmp_path / "manifest.csv").write_bytes(b"")
+    with pytest.raises(ManifestError, match="not a readable CSV file"):
+        read_manifest(tmp_path)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -58,8 +57,9 @@ def register(subparsers) -> None:
     parser.add_argument("--query-view-gap", type=int, default=20, metavar="G",
                         help="trajectory-numbered views: a test identity's two query views are at "
                         "least G positions apart")
-    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)), metavar="N",
-                        help="rendering processes (the output does not depend on it)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="rendering processes, the output does not depend on it; None uses "
+                        "every available CPU core")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an earlier build in --out (its images/, manifest.csv, "
                         "stats.json)")

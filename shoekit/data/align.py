@@ -34,18 +34,22 @@ def alignment_matrix(toe: Point, heel: Point) -> np.ndarray:
 
 
 def align(image: np.ndarray, toe: Point, heel: Point) -> np.ndarray:
-    """Rotate `image` (H, W) or (H, W, C), any dtype cv2 warps (uint8, float32), about the
-    toe–heel midpoint so the toe–heel line is level with the toe on the right.
+    """Rotate `image` (H, W) or (H, W, C) with C <= 4, any dtype cv2 warps (uint8, float32),
+    about the toe–heel midpoint so the toe–heel line is level with the toe on the right.
 
-    Returns an array of the same shape and dtype; pixels rotated in from outside the image are
-    filled by mirroring the border (no black corners for the network to learn from).
+    Returns an array of the same shape and dtype. Corners rotated in from outside the image
+    are filled with the mean colour of the image's border (for a crop: about the floor's
+    colour), not black and not a mirror image that could copy part of the shoe.
     """
     height, width = image.shape[:2]
+    border = np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
+    fill = np.atleast_1d(border.reshape(len(border), -1).mean(axis=0)).tolist()
     aligned = cv2.warpAffine(
         image,
         alignment_matrix(toe, heel),
         (width, height),
         flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REFLECT_101,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=fill,
     )
     return aligned.reshape(image.shape)

@@ -8,9 +8,9 @@ Protocol (Zhang, Tang et al. 2022, scaled to the identities at hand):
 - each test identity gets 2 query crops, one per query view (a side view and a front or
   three-quarter view; for trajectory-indexed views, two views at least `query_view_gap`
   apart), on two different floors; its `gallery_crops` gallery crops use only the other floors
-  and leave out the views next to a query view (named views: the query views themselves;
-  trajectory views: within `view_exclusion` positions), so a match must hold across
-  viewpoint and floor rather than find the same frame again;
+  and leave out the views next to a query view (named views: the query views and the side
+  query's mirror image; trajectory views: those within `view_exclusion` positions), so a match
+  must hold across viewpoint and floor rather than find the same frame again;
 - each distractor identity gives `distractor_crops` crops over all its views and floors.
 
 Identities whose views cannot satisfy the test protocol are reported and skipped entirely;
@@ -30,7 +30,7 @@ import re
 import shutil
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -99,7 +99,7 @@ class BuildOptions:
     drop_low_quality: bool = True           # drop cut-outs whose `quality` is `low`
     view_exclusion: int = 5                 # trajectory views this close to a query: not in gallery
     query_view_gap: int = 20                # least trajectory distance between the two query views
-    workers: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))
+    workers: int | None = None              # rendering processes; None: every available core
     overwrite: bool = False
 
     def preset(self) -> ScalePreset:
@@ -259,7 +259,8 @@ def cutout_sources(folder: Path, drop_low_quality: bool) -> tuple[list[CutoutRef
 
     Returns the cut-out references (without `low` quality rows if `drop_low_quality`), the
     number of `low` quality rows, and the manifest's sha256. Raises ManifestError naming the
-    rows with empty values, paths outside the folder, or a `quality` other than ok/low.
+    rows with empty values, a repeated (identity, view), a path outside the folder, or a
+    `quality` other than ok/low.
     """
     path = folder / MANIFEST_NAME
     if not path.is_file():
@@ -271,7 +272,14 @@ def cutout_sources(folder: Path, drop_low_quality: bool) -> tuple[list[CutoutRef
         raise ManifestError(f"{path}: missing column(s) {', '.join(missing)}; a cut-out "
                             "manifest needs identity, view, path")
     problems = []
+    first_row: dict[tuple[str, str], int] = {}
     for row, record in enumerate(table.itertuples(index=False)):
+        key = (record.identity, record.view)
+        if key in first_row:
+            problems.append(f"{row_label(path, row)}: identity {record.identity!r} view "
+                            f"{record.view!r} is already in row {first_row[key]}; give each "
+                            "view of an identity once")
+        first_row.setdefault(key, row)
         for column in ("identity", "view", "path"):
             if getattr(record, column) == "":
                 problems.append(f"{row_label(path, row)}: empty `{column}`; fill it in or "
@@ -312,6 +320,13 @@ def view_policy(refs: list[CutoutRef], options: BuildOptions) -> ViewPolicy:
 
 # ---- parallel work ---------------------------------------------------------------------------
 
+def available_cpus() -> int:
+    """CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def limit_threads() -> None:
     """Worker initializer: one OpenCV thread per process, since the processes share the cores."""
     import cv2
@@ -346,14 +361,16 @@ def render_crops(refs: dict[str, CutoutRef], specs: list[CropSpec], out: Path,
     return keypoints
 
 
-def run_tasks(function, tasks: dict[str, tuple], weights: dict[str, int], workers: int,
+def run_tasks(function, tasks: dict[str, tuple], weights: dict[str, int], workers: int | None,
               description: str, unit: str) -> dict[str, object]:
-    """Run `function(*tasks[key])` for every key, in a process pool when workers > 1.
+    """Run `function(*tasks[key])` for every key, in a process pool of `workers` processes
+    (None: one per available core) when that is more than 1.
 
     Results are keyed like `tasks`, so their use never depends on completion order;
     the progress bar advances by `weights[key]` per finished task.
     """
     results = {}
+    workers = min(workers or available_cpus(), len(tasks))
     with tqdm(total=sum(weights.values()), desc=description, unit=unit) as progress:
         if workers <= 1:
             for key, arguments in tasks.items():
@@ -388,7 +405,7 @@ def pool_sizes(count: int, preset: ScalePreset) -> tuple[int, int, int]:
         raise ShoekitError(f"identity fractions {fractions} must be >= 0 and sum to at most 1; "
                            "lower --train-fraction/--test-fraction/--distractor-fraction")
     train = int(round(preset.train_fraction * count))
-    test = int(round(preset.test_fraction * count))
+    test = min(int(round(preset.test_fraction * count)), count - train)
     distractor = min(int(round(preset.distractor_fraction * count)), count - train - test)
     if train < 1 or test < 1:
         raise ShoekitError(f"{count} usable identities give {train} training and {test} test "
@@ -414,7 +431,7 @@ def make_specs(identity: str, split: str, views: list[str], floors: list[str], c
 
 
 def query_gallery_specs(identity: str, plan: QueryPlan, gallery_crops: int, seed: int,
-               rng: np.random.Generator) -> list[CropSpec]:
+                        rng: np.random.Generator) -> list[CropSpec]:
     """Two query crops (the plan's query views, two different floors) and the gallery crops
     (the plan's gallery views, on the floors the queries do not use)."""
     query_floors = [FLOORS[i] for i in rng.choice(len(FLOORS), size=2, replace=False)]
@@ -444,65 +461,23 @@ def prepare_out(out: Path, overwrite: bool) -> None:
 
 
 def build_dataset(options: BuildOptions) -> BuildResult:
-    """Build a dataset folder (images/, manifest.csv, stats.json) in `options.out`."""
-    if (options.cutouts is None) == (options.procedural is None):
-        raise ShoekitError("give exactly one source: --cutouts DIR or --procedural N")
+    """Build a dataset folder (images/, manifest.csv, stats.json) in `options.out`.
+
+    Raises ShoekitError (ManifestError for a bad cut-out manifest) before anything is written
+    when the source or the options cannot give a benchmark. Skipped identities and cut-outs
+    are logged as warnings, returned in `warnings` and recorded in stats.json.
+    """
     preset = options.preset()
-    if options.cutouts is not None:
-        refs, low_quality, source_hash = cutout_sources(Path(options.cutouts),
-                                                        options.drop_low_quality)
-        source = {"cutouts": str(options.cutouts), "cutout_manifest_sha256": source_hash,
-                  "low_quality_rows": low_quality, "drop_low_quality": options.drop_low_quality}
-    else:
-        if options.procedural < 2:
-            raise ShoekitError(f"--procedural {options.procedural}: need at least 2 shoe types")
-        refs = procedural_sources(options.procedural, options.seed)
-        source = {"procedural": options.procedural}
+    refs, source = load_sources(options)
     policy = view_policy(refs, options)
     grouped = group_by_identity(refs)
-    warnings: list[str] = []
-
     checks = run_tasks(check_cutouts, {i: (list(v.values()),) for i, v in grouped.items()},
                        {i: len(v) for i, v in grouped.items()}, options.workers,
                        "checking cut-outs", "cut-out")
-    unreadable = {}
-    for identity, views in grouped.items():
-        for (view, _), problem in zip(list(views.items()), checks[identity]):
-            if problem is not None:
-                unreadable[f"{identity}/{view}"] = problem
-                warnings.append(f"cut-out {identity} view {view} left out: {problem}")
-                del views[view]
-
-    plans, skipped = {}, {}
-    for identity, views in grouped.items():
-        rng = np.random.default_rng(stable_seed(options.seed, "plan", identity))
-        plan = policy.plan(list(views), rng)
-        if plan is None:
-            skipped[identity] = (f"{len(views)} usable view(s); the test protocol needs "
-                                 f"{policy.requirement()}")
-            warnings.append(f"identity {identity} skipped: {skipped[identity]}")
-        else:
-            plans[identity] = plan
-    usable = sorted(plans)
-    train_count, test_count, distractor_count = pool_sizes(len(usable), preset)
-    order = [usable[i] for i in np.random.default_rng(options.seed).permutation(len(usable))]
-    pools = {"train": sorted(order[:train_count]),
-             "test": sorted(order[train_count:train_count + test_count]),
-             "distractor": sorted(order[train_count + test_count:
-                                        train_count + test_count + distractor_count])}
-
-    specs: dict[str, list[CropSpec]] = {}
-    for pool, identities in pools.items():
-        for identity in identities:
-            rng = np.random.default_rng(stable_seed(options.seed, "crops", identity))
-            views = list(grouped[identity])
-            if pool == "test":
-                specs[identity] = query_gallery_specs(identity, plans[identity],
-                                                      preset.gallery_crops, options.seed, rng)
-            else:
-                count = preset.train_crops if pool == "train" else preset.distractor_crops
-                specs[identity] = make_specs(identity, pool, views, list(FLOORS), count,
-                                             options.seed, rng)
+    unreadable = drop_unreadable(grouped, checks)
+    plans, skipped = plan_queries(grouped, policy, options.seed)
+    pools = choose_pools(sorted(plans), preset, options.seed)
+    specs = plan_crops(pools, grouped, plans, preset, options.seed)
 
     out = Path(options.out)
     prepare_out(out, options.overwrite)
@@ -512,12 +487,81 @@ def build_dataset(options: BuildOptions) -> BuildResult:
                           "rendering crops", "crop")
     manifest = manifest_table(specs, keypoints)
     write_manifest(manifest, out)
+    warnings = [f"cut-out {key} left out: {why}" for key, why in unreadable.items()]
+    warnings += [f"identity {identity} skipped: {why}" for identity, why in skipped.items()]
     warnings += validate_dataset(out, manifest, check_images=False)
     stats = build_stats(options, preset, policy, source, pools, skipped, unreadable, manifest)
     (out / STATS_NAME).write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
     for warning in warnings:
         log.warning(warning)
     return BuildResult(out, manifest, stats, warnings)
+
+
+def load_sources(options: BuildOptions) -> tuple[list[CutoutRef], dict]:
+    """The cut-out references of the chosen source, and its description for stats.json."""
+    if (options.cutouts is None) == (options.procedural is None):
+        raise ShoekitError("give exactly one source: --cutouts DIR or --procedural N")
+    if options.cutouts is not None:
+        refs, low_quality, source_hash = cutout_sources(Path(options.cutouts),
+                                                        options.drop_low_quality)
+        return refs, {"cutouts": str(options.cutouts), "cutout_manifest_sha256": source_hash,
+                      "low_quality_rows": low_quality,
+                      "drop_low_quality": options.drop_low_quality}
+    if options.procedural < 2:
+        raise ShoekitError(f"--procedural {options.procedural}: need at least 2 shoe types")
+    return procedural_sources(options.procedural, options.seed), {"procedural": options.procedural}
+
+
+def drop_unreadable(grouped: dict[str, dict[str, CutoutRef]],
+                    checks: dict[str, list[str | None]]) -> dict[str, str]:
+    """Remove the views whose cut-out failed to load from `grouped`; "identity/view" -> why."""
+    unreadable = {}
+    for identity, views in grouped.items():
+        for view, problem in zip(list(views), checks[identity]):
+            if problem is not None:
+                unreadable[f"{identity}/{view}"] = problem
+                del views[view]
+    return unreadable
+
+
+def plan_queries(grouped: dict[str, dict[str, CutoutRef]], policy: ViewPolicy,
+                 seed: int) -> tuple[dict[str, QueryPlan], dict[str, str]]:
+    """Each identity's query plan, and the identities that cannot have one (-> why)."""
+    plans, skipped = {}, {}
+    for identity, views in grouped.items():
+        plan = policy.plan(list(views), np.random.default_rng(stable_seed(seed, "plan", identity)))
+        if plan is None:
+            skipped[identity] = (f"{len(views)} usable view(s); the test protocol needs "
+                                 f"{policy.requirement()}")
+        else:
+            plans[identity] = plan
+    return plans, skipped
+
+
+def choose_pools(usable: list[str], preset: ScalePreset, seed: int) -> dict[str, list[str]]:
+    """Seeded disjoint train / test / distractor identity pools (each sorted) from `usable`."""
+    train, test, distractor = pool_sizes(len(usable), preset)
+    order = [usable[i] for i in np.random.default_rng(seed).permutation(len(usable))]
+    return {"train": sorted(order[:train]), "test": sorted(order[train:train + test]),
+            "distractor": sorted(order[train + test:train + test + distractor])}
+
+
+def plan_crops(pools: dict[str, list[str]], grouped: dict[str, dict[str, CutoutRef]],
+               plans: dict[str, QueryPlan], preset: ScalePreset,
+               seed: int) -> dict[str, list[CropSpec]]:
+    """identity -> its crops: queries and gallery for test identities, else train/distractor."""
+    specs = {}
+    for pool, identities in pools.items():
+        for identity in identities:
+            rng = np.random.default_rng(stable_seed(seed, "crops", identity))
+            if pool == "test":
+                specs[identity] = query_gallery_specs(identity, plans[identity],
+                                                      preset.gallery_crops, seed, rng)
+            else:
+                count = preset.train_crops if pool == "train" else preset.distractor_crops
+                specs[identity] = make_specs(identity, pool, list(grouped[identity]),
+                                             list(FLOORS), count, seed, rng)
+    return specs
 
 
 def manifest_table(specs: dict[str, list[CropSpec]],

@@ -88,7 +88,8 @@ def read_manifest(root: str | Path) -> pd.DataFrame:
         raise ManifestError(f"{path}: no manifest.csv in this folder; build one with `shoekit "
                             f"make-dataset --out {root}` or `shoekit import-folder {root}`")
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                            encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise ManifestError(f"{path}: not a readable CSV file ({error}); "
                             "fix the file or rebuild the dataset") from error

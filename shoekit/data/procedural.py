@@ -35,7 +35,7 @@ VISIBLE_DETAILS: dict[str, tuple[str, ...]] = {
     "runner": ("logo", "stripes", "accent", "lace", "toe_cap", "heel_counter", "sole_pattern"),
     "boot": ("logo", "accent", "lace", "toe_cap", "heel_counter", "sole_pattern"),
     "loafer": ("logo", "accent", "toe_cap", "heel_counter", "sole"),
-    "sandal": ("logo", "stripes", "accent", "sole"),
+    "sandal": ("logo", "stripes", "accent"),
     "high_heel": ("logo", "accent", "toe_cap", "heel_counter", "sole"),
 }
 
@@ -112,7 +112,7 @@ def make_shoe_types(count: int, seed: int = 0) -> list[ShoeType]:
 def render_cutout(shoe: ShoeType, view: str, size: int = 128) -> Cutout:
     """Draw `shoe` seen from `view` as a (size, size) RGBA cut-out with exact toe/heel points.
 
-    "left": side view, toe to the left; "right": the same side mirrored, toe to the right;
+    "right": side view, toe to the right; "left": the right view mirrored, toe to the left;
     "front": from in front and above, toe at the bottom; "back": from behind and above, heel at
     the bottom; "three_quarter": the side view turned towards the camera (toe to the right).
     """
@@ -120,8 +120,13 @@ def render_cutout(shoe: ShoeType, view: str, size: int = 128) -> Cutout:
         raise ValueError(f"unknown view {view!r}; choose one of {', '.join(VIEWS)}")
     if size < 16:
         raise ValueError(f"cut-out size must be at least 16 px, got {size}")
+    if view == "left":
+        right = render_cutout(shoe, "right", size)
+        return Cutout(rgba=np.ascontiguousarray(right.rgba[:, ::-1]),
+                      toe=(size - 1 - right.toe[0], right.toe[1]),
+                      heel=(size - 1 - right.heel[0], right.heel[1]))
     canvas = _Canvas(2 * size)
-    if view in ("left", "right", "three_quarter"):
+    if view in ("right", "three_quarter"):
         toe, heel = _draw_side(canvas, shoe, _SIDE_PROFILES[shoe.family](shoe), view)
     else:
         toe, heel = _draw_end_on(canvas, shoe, view)
@@ -179,7 +184,7 @@ def _change_detail(rng: np.random.Generator, base: ShoeType, detail: str) -> Sho
                 "toe_cap": _ACCENT_COLOURS + _UPPER_COLOURS[base.family],
                 "heel_counter": _ACCENT_COLOURS + _UPPER_COLOURS[base.family]}
     old = getattr(base, detail)
-    new = _pick(rng, [c for c in palettes[detail] if _distance(c, old) > 60], avoid=old)
+    new = _pick(rng, palettes[detail], avoid=old)
     return replace(base, changed=detail, **{detail: new})
 
 
@@ -218,24 +223,30 @@ def _quad(a: tuple[float, float], b: tuple[float, float], width: float) -> np.nd
     return np.array([a_ + normal, b_ + normal, b_ - normal, a_ - normal])
 
 
-def _logo_polygons(logo: str) -> list[np.ndarray]:
-    """The logo as polygons in a unit box centred on 0 (y up)."""
-    if logo == "swoosh":
-        return [_smooth([(-0.5, 0.1), (-0.35, 0.3), (-0.05, 0.12), (0.55, -0.25),
-                         (0.0, -0.12), (-0.35, 0.0)], samples=6)]
-    if logo == "star":
-        angle = np.pi / 2 + np.arange(10) * np.pi / 5
-        radius = np.where(np.arange(10) % 2 == 0, 0.5, 0.2)
-        return [np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)]
-    if logo == "ring":
-        return [_ellipse(0, 0, 0.45, 0.45), _ellipse(0, 0, 0.26, 0.26)]
-    if logo == "chevron":
-        return [np.array([(-0.5, 0.35), (0.0, -0.1), (0.5, 0.35), (0.5, 0.05), (0.0, -0.4),
-                          (-0.5, 0.05)])]
-    if logo == "bolt":
-        return [np.array([(-0.05, 0.5), (0.35, 0.5), (0.1, 0.1), (0.3, 0.1), (-0.25, -0.5),
-                          (-0.05, -0.05), (-0.28, -0.05)])]
-    return [np.array([(0.0, 0.5), (0.32, 0.0), (0.0, -0.5), (-0.32, 0.0)])]
+def _star(points: int = 5, outer: float = 0.5, inner: float = 0.2) -> np.ndarray:
+    angle = np.pi / 2 + np.arange(2 * points) * np.pi / points
+    radius = np.where(np.arange(2 * points) % 2 == 0, outer, inner)
+    return np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
+
+
+# Each logo as polygons in a unit box centred on 0 (y up), filled together (even-odd: the
+# ring's inner circle is a hole).
+_LOGO_SHAPES: dict[str, list[np.ndarray]] = {
+    "swoosh": [_smooth([(-0.5, 0.1), (-0.35, 0.3), (-0.05, 0.12), (0.55, -0.25), (0.0, -0.12),
+                        (-0.35, 0.0)], samples=6)],
+    "star": [_star()],
+    "ring": [_ellipse(0, 0, 0.45, 0.45), _ellipse(0, 0, 0.26, 0.26)],
+    "chevron": [np.array([(-0.5, 0.35), (0.0, -0.1), (0.5, 0.35), (0.5, 0.05), (0.0, -0.4),
+                          (-0.5, 0.05)])],
+    "bolt": [np.array([(-0.05, 0.5), (0.35, 0.5), (0.1, 0.1), (0.3, 0.1), (-0.25, -0.5),
+                       (-0.05, -0.05), (-0.28, -0.05)])],
+    "diamond": [np.array([(0.0, 0.5), (0.32, 0.0), (0.0, -0.5), (-0.32, 0.0)])],
+}
+
+
+def _logo(shoe: ShoeType, frame: "_Frame", at: tuple[float, float], size: float) -> list[np.ndarray]:
+    """`shoe`'s logo centred at `at` (shoe frame), `size` across, as canvas-pixel polygons."""
+    return [frame(np.asarray(at) + shape * size) for shape in _LOGO_SHAPES[shoe.logo]]
 
 
 class _Frame:
@@ -325,18 +336,19 @@ class _Canvas:
     def shade_vertically(self, top: float, bottom: float, light: float = 0.1) -> None:
         """Light from above: brighten towards pixel row `top`, darken towards `bottom`."""
         rows = np.arange(self.size, dtype=np.float32)
-        t = np.clip((rows - top) / max(bottom - top, 1.0), 0.0, 1.0)
-        self.planes[:3] *= (1.0 + light - 2.0 * light * t)[None, :, None]
+        gain = 1.0 + light - 2.0 * light * np.clip((rows - top) / max(bottom - top, 1.0), 0.0, 1.0)
+        gain_map = np.repeat(gain[:, None], self.size, axis=1)  # whole planes: fast maths
+        for plane in self.planes[:3]:
+            plane *= gain_map
 
     def to_rgba(self, size: int) -> np.ndarray:
         """Downsample to (size, size, 4) uint8 straight (not premultiplied) RGBA."""
-        small = np.stack([cv2.resize(plane, (size, size), interpolation=cv2.INTER_AREA)
-                          for plane in self.planes], axis=-1)
-        alpha = small[..., 3:]
-        small[..., :3] /= np.maximum(alpha, 1e-6)
-        small[..., 3:] *= 255.0
-        out = np.clip(small + 0.5, 0, 255).astype(np.uint8)
-        out[out[..., 3] == 0, :3] = 0
+        red, green, blue, alpha = (cv2.resize(plane, (size, size), interpolation=cv2.INTER_AREA)
+                                   for plane in self.planes)
+        inverse = 1.0 / np.maximum(alpha, 1e-6)
+        straight = cv2.merge([red * inverse, green * inverse, blue * inverse, alpha * 255.0])
+        out = np.clip(straight + 0.5, 0, 255).astype(np.uint8)
+        out[alpha * 255.0 < 0.5] = 0
         return out
 
 
@@ -452,9 +464,9 @@ def _loafer(shoe: ShoeType) -> _Profile:
 def _sandal(shoe: ShoeType) -> _Profile:
     sole = _smooth([(0.02, 0.0), (0.5, 0.0), (0.95, 0.005), (1.0, 0.03), (0.97, 0.06),
                     (0.5, 0.055), (0.03, 0.07), (-0.01, 0.04)], samples=6)
-    foot_top = np.interp  # height of the foot the straps run over, by u
-    tops_u, tops_v = [0.2, 0.4, 0.6, 0.8, 0.95], [0.22, 0.25, 0.22, 0.15, 0.09]
-    straps = [_quad((u, 0.04), (u - 0.05, float(foot_top(u - 0.05, tops_u, tops_v))), 0.085)
+    # straps rise from the sole to the top of the (absent) foot: its height by u
+    foot_u, foot_v = [0.2, 0.4, 0.6, 0.8, 0.95], [0.22, 0.25, 0.22, 0.15, 0.09]
+    straps = [_quad((u, 0.04), (u - 0.05, float(np.interp(u - 0.05, foot_u, foot_v))), 0.085)
               for u in np.linspace(0.85, 0.45, 1 + shoe.stripes)]
     heel_strap = _smooth([(0.0, 0.06), (-0.02, 0.2), (0.1, 0.26), (0.22, 0.235), (0.24, 0.2),
                           (0.12, 0.2), (0.04, 0.17), (0.05, 0.06)], samples=6)
@@ -491,6 +503,7 @@ def _high_heel(shoe: ShoeType) -> _Profile:
     )
 
 
+# family -> side-view drawing of a shoe (only the sandal reads the shoe: one strap per stripe + 1)
 _SIDE_PROFILES = {
     "sneaker": _sneaker,
     "runner": lambda shoe: _sneaker(shoe, runner=True),
@@ -517,7 +530,7 @@ def _draw_side(canvas: _Canvas, shoe: ShoeType, profile: _Profile, view: str):
     squash = 0.85 if three_quarter else 1.0
     span = (high - low + depth) * (squash, 1.0)
     scale = 0.92 * size / span.max()
-    sx = -scale * squash if view == "left" else scale * squash
+    sx = scale * squash
     centre = (low + high + depth) / 2
     frame = _Frame(size / 2 - sx * centre[0], size / 2 + scale * centre[1], sx, scale)
     if three_quarter:
@@ -586,7 +599,7 @@ def _side_details(canvas: _Canvas, shoe: ShoeType, profile: _Profile, frame: _Fr
             canvas.paint(canvas.coverage(lines=[frame(shape)], thickness=0.6 * px),
                          _shade(shoe.toe_cap, 0.6), uppers)
     u, v, logo_size = profile.logo
-    logo = [frame(np.asarray((u, v)) + p * logo_size) for p in _logo_polygons(shoe.logo)]
+    logo = _logo(shoe, frame, (u, v), logo_size)
     logo_clip = canvas.alpha if shoe.family == "sandal" else uppers
     canvas.paint(canvas.coverage(logo), shoe.accent if shoe.family != "sandal" else shoe.sole,
                  logo_clip)
@@ -689,14 +702,14 @@ def _end_on_sandal(canvas: _Canvas, shoe: ShoeType, frame: _Frame, outline: np.n
     """A footbed seen from above with straps across it, one per stripe plus one."""
     bed = outline * (0.88, 0.92) + (0.0, 0.03)
     canvas.paint(canvas.coverage([frame(bed)]), _shade(shoe.sole, 1.1), canvas.alpha)
-    straps = [_quad((-w * 0.92, v), (w * 0.92, v + 0.03), 0.06)
-              for v in np.linspace(0.12, 0.45, 1 + shoe.stripes)]
+    straps = [_quad((-w * 0.92, v), (w * 0.92, v + 0.03), 0.05)
+              for v in np.linspace(0.12, 0.42, 1 + shoe.stripes)]
     heel_strap = _quad((-w * 0.9, length - 0.1), (w * 0.9, length - 0.1), 0.05)
     canvas.paint(canvas.coverage([frame(s) for s in (*straps, heel_strap)], union=True),
                  shoe.upper, canvas.alpha.copy())
     buckle = _quad((w * 0.55, 0.12), (w * 0.95, 0.135), 0.05)
     canvas.paint(canvas.coverage([frame(buckle)]), shoe.accent, canvas.alpha)
-    logo = [frame(np.array([0.0, length - 0.22]) + p * 0.07) for p in _logo_polygons(shoe.logo)]
+    logo = _logo(shoe, frame, (0.0, length - 0.22), 0.07)
     canvas.paint(canvas.coverage(logo), _shade(shoe.sole, 0.6), canvas.alpha)
 
 
@@ -711,7 +724,7 @@ def _end_on_top(canvas: _Canvas, shoe: ShoeType, front: bool, frame: _Frame, len
     opening_v = {"boot": 0.6, "high_heel": 0.38, "loafer": 0.45}.get(shoe.family, 0.46)
     opening_r = {"high_heel": (w * 0.7, 0.2), "loafer": (w * 0.65, 0.12), "boot": (w * 0.6, 0.1)
                  }.get(shoe.family, (w * 0.55, 0.08))
-    lace_top = opening_v - opening_r[1] - 0.05
+    lace_top = opening_v - opening_r[1] - 0.07
     if shoe.family in ("sneaker", "runner", "boot"):
         tongue = _quad((0.0, place(0.17)), (0.0, place(opening_v)), w * 0.7)
         canvas.paint(canvas.coverage([frame(tongue)]), _shade(shoe.upper, 1.12), upper)
@@ -740,13 +753,13 @@ def _end_on_top(canvas: _Canvas, shoe: ShoeType, front: bool, frame: _Frame, len
                       for sign in (-1, 1)]
         canvas.paint(canvas.coverage([frame(b) for b in bands]), shoe.accent, upper)
     if front:
-        logo_at, logo_size, colour = (0.0, lace_top + 0.025), 0.06, shoe.accent
+        logo_at, logo_size, colour = (0.0, lace_top + 0.03), 0.05, shoe.accent
     else:  # a heel tab in the accent colour carries the logo in a contrasting tone
         tab = _quad((0.0, 0.02), (0.0, 0.16), 0.065)
         canvas.paint(canvas.coverage([frame(tab)]), shoe.accent, upper)
         logo_at, logo_size = (0.0, 0.09), 0.05
         colour = _shade(shoe.accent, 0.4) if sum(shoe.accent) > 300 else (240, 240, 240)
-    logo = [frame(np.asarray(logo_at) + p * logo_size) for p in _logo_polygons(shoe.logo)]
+    logo = _logo(shoe, frame, logo_at, logo_size)
     canvas.paint(canvas.coverage(logo), colour, upper)
     if shoe.family == "high_heel" and not front:
         heel = np.array([(-0.035, 0.0), (0.035, 0.0), (0.02, 0.1), (-0.02, 0.1)])

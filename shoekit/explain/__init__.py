@@ -24,7 +24,7 @@ LAZY_NAMES: dict[str, str] = {
     **dict.fromkeys(("ImageExplanation", "PairExplanation", "QueryExplanation",
                      "cam_overlay", "gradient_image"), "results"),
     **dict.fromkeys(("Explainer",), "explainer"),
-    **dict.fromkeys(("EvaluationResults", "load_evaluation", "load_gallery_features",
+    **dict.fromkeys(("EvaluationResults", "load_evaluation",  
                      "search_gallery"), "evaluation"),
 }
 

@@ -9,12 +9,7 @@ import torch
 from pytorch_grad_cam.utils.image import deprocess_image, show_cam_on_image
 
 from shoekit.explain.guided import guided_gradcam
-
-
-def to_uint8_image(image: torch.Tensor) -> np.ndarray:
-    """A model input `(3, H, W)` float in [0, 1] as `(H, W, 3)` uint8."""
-    array = image.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy()
-    return np.rint(array * 255).astype(np.uint8)
+from shoekit.explain.pixels import to_uint8_image
 
 
 def cam_overlay(image: np.ndarray, cam: np.ndarray, image_weight: float = 0.5) -> np.ndarray:

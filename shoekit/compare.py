@@ -1,0 +1,86 @@
+"""Compare evaluated runs: one metrics table (with the paper's numbers beside) and CMC curves.
+
+The paper's numbers come from `shoekit.paper` and were measured on its private data; they are
+references for the shape of the results, not targets our data can be scored against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from shoekit import paper
+from shoekit.catalog import RunSummary, load_cmc
+
+PAPER_BEST_EPSILON = 0.14
+
+
+def paper_reference(attention: str, head: str, label_smoothing: float) -> dict | None:
+    """The paper's {"rank1", "mAP"} (percent) for the closest setting it reports, or None.
+
+    dual_pool with label smoothing 0.14 and layer4+max: Table 3; dual_pool without smoothing:
+    Table 2 by head; other attentions with FC features and no smoothing: Table 1.
+    """
+    if attention == "dual_pool" and head == "max" and np.isclose(label_smoothing, PAPER_BEST_EPSILON):
+        return paper.TABLE3[PAPER_BEST_EPSILON]
+    if label_smoothing:
+        return None
+    if attention == "dual_pool":
+        return paper.TABLE2.get(head)
+    return paper.TABLE1.get(attention) if head == "fc" else None
+
+
+def comparison_table(runs: Sequence[RunSummary], heads: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per run and evaluated head (restricted to `heads` when given).
+
+    Columns: run, attention, label_smoothing, epochs, head, rank1, rank5, rank10, mAP (ours, in
+    percent), queries (valid ones), gallery (crops ranked), paper_rank1, paper_mAP (percent,
+    NaN where the paper reports no comparable setting).
+    """
+    records = []
+    for run in runs:
+        for head in run.heads:
+            if heads is not None and head not in heads:
+                continue
+            metrics = run.metrics[head]
+            reference = paper_reference(run.config.attention, head, run.config.label_smoothing) or {}
+            records.append({
+                "run": run.name, "attention": run.config.attention,
+                "label_smoothing": run.config.label_smoothing, "epochs": run.epochs_trained, "head": head,
+                **{key: 100.0 * float(metrics[key]) for key in ("rank1", "rank5", "rank10", "mAP")},
+                "queries": metrics.get("num_valid_queries"), "gallery": metrics.get("num_gallery"),
+                "paper_rank1": reference.get("rank1", np.nan), "paper_mAP": reference.get("mAP", np.nan),
+            })
+    return pd.DataFrame.from_records(records, columns=[
+        "run", "attention", "label_smoothing", "epochs", "head", "rank1", "rank5", "rank10", "mAP",
+        "queries", "gallery", "paper_rank1", "paper_mAP"])
+
+
+def paper_table() -> pd.DataFrame:
+    """Every number the paper reports: table, setting, attention, head, label_smoothing, rank1, mAP (%)."""
+    rows = [{"table": "Table 1", "setting": f"{attention}, FC features", "attention": attention,
+             "head": "fc", "label_smoothing": 0.0, **values} for attention, values in paper.TABLE1.items()]
+    rows += [{"table": "Table 2", "setting": f"dual_pool, {head} features", "attention": "dual_pool",
+              "head": head, "label_smoothing": 0.0, **values} for head, values in paper.TABLE2.items()]
+    rows += [{"table": "Table 3", "setting": f"dual_pool, max features, ε={epsilon:g}",
+              "attention": "dual_pool", "head": "max", "label_smoothing": epsilon, **values}
+             for epsilon, values in paper.TABLE3.items()]
+    return pd.DataFrame(rows)
+
+
+def cmc_curves(runs: Sequence[RunSummary], heads: Sequence[str] | None = None) -> pd.DataFrame:
+    """Long table of CMC curves: run, head, curve ("run · head"), rank (from 1), cmc (percent)."""
+    frames = []
+    for run in runs:
+        for head in run.heads:
+            if heads is not None and head not in heads:
+                continue
+            curve = load_cmc(run, head)
+            frames.append(pd.DataFrame({"run": run.name, "head": head, "curve": f"{run.name} · {head}",
+                                        "rank": curve["rank"].to_numpy(),
+                                        "cmc": 100.0 * curve["cmc"].to_numpy()}))
+    if not frames:
+        return pd.DataFrame(columns=["run", "head", "curve", "rank", "cmc"])
+    return pd.concat(frames, ignore_index=True)

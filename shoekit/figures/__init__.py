@@ -1,0 +1,39 @@
+"""Figures for notebooks, reports and the workbench: matplotlib/plotly figures and numpy sheets.
+
+    cmc.py      CMC curves of several runs (Rank-1 and mAP in the legend)
+    ranked.py   ranked retrieval gallery: query + top-k crops, green/red borders, distances
+    panels.py   original | Grad-CAM overlay | Guided Grad-CAM panels (the paper's Fig. 9)
+    scores.py   matching / non-matching score distributions and TPR at fixed FPR
+    sheet.py    numpy image-sheet drawing (tiles, borders, captions) for PNG files
+
+Names are imported on first use, so drawing a PNG sheet does not import plotly.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+LAZY_NAMES: dict[str, str] = {
+    **dict.fromkeys(("CMCCurve", "read_cmc", "read_cmc_curves", "cmc_figure",
+                     "cmc_figure_interactive"), "cmc"),
+    **dict.fromkeys(("RankedRow", "query_order", "ranked_rows", "ranked_gallery_sheet",
+                     "ranked_gallery_figure"), "ranked"),
+    **dict.fromkeys(("pair_sheet", "explanation_sheet", "explanation_figure"), "panels"),
+    **dict.fromkeys(("pair_scores", "tpr_at_fpr", "read_pair_scores", "score_figure"), "scores"),
+    **dict.fromkeys(("save_png",), "sheet"),
+}
+
+__all__ = list(LAZY_NAMES)
+
+
+def __getattr__(name: str):
+    """Import `name` from its submodule on first access (PEP 562)."""
+    if name not in LAZY_NAMES:
+        raise AttributeError(f"module 'shoekit.figures' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"shoekit.figures.{LAZY_NAMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(LAZY_NAMES))

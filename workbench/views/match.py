@@ -1,0 +1,127 @@
+"""Match & explain: a query crop, its closest gallery crops, and heatmaps of why they match."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from shoekit.errors import ShoekitError
+from shoekit.explain.options import CAM_METHOD_CLASSES, DEFAULT_LAYER, DEFAULT_METHOD
+from workbench import state
+from workbench.widgets import BLUE, match_colour, require_run, show_error, tile_row, uploaded_image
+
+SOURCES = ("A query from the dataset", "Upload a crop")
+METHOD_HELP = ("Grad-CAM weighs the chosen layer's maps by their gradients; Grad-CAM++ and LayerCAM "
+               "are variants that pick out several parts better.")
+LAYER_HELP = ("Where in the network the heatmap is taken: layer4.2 (the last block, the paper's "
+              "choice) gives coarse regions, earlier layers finer detail.")
+HEATMAP_HELP = ("**Grad-CAM**: red where the model looked to decide that the two crops are alike. "
+                "**Guided Grad-CAM**: the fine edges and patterns inside those regions.")
+
+
+def choose_query(run, head: str):
+    """(query as model input `(3, S, S)` float32, its identity, its image for display, its
+    position among the evaluation's queries), the last two None for an upload; None when
+    nothing is uploaded yet."""
+    source = st.radio("Query", SOURCES, horizontal=True, key="match_source")
+    results = state.evaluation(str(run.path), head)
+    if source == SOURCES[0]:
+        table = state.query_table(str(run.path), head)
+        labels = {int(r.position): f"query {r.position} · shoe type {r.identity} · {r.path}"
+                  for r in table.itertuples()}
+        position = st.selectbox("Query crop", list(labels), format_func=labels.get, key="match_query",
+                                help="The evaluation's query crops (split 'query' of the dataset)")
+        query = results.queries[position][0].numpy()
+        display = state.image_rgb(str(results.queries.image_path(position)))
+        return query, results.queries.identities[position], display, position
+    uploaded = uploaded_image("Upload a shoe crop", key="match_upload",
+                              help="A crop of one shoe, PNG or JPEG, at any size (it is resized)")
+    if uploaded is None:
+        return None
+    image, _ = uploaded
+    return state.model_input(str(run.path), image), None, image, None
+
+
+def top_matches(run, head: str, query: np.ndarray, position: int | None, top: int):
+    """Gallery positions and distances: the saved ranking for a dataset query, a search otherwise."""
+    results = state.evaluation(str(run.path), head)
+    if position is not None:
+        positions, distances = results.top_matches(position, top)
+        return positions.tolist(), distances.tolist()
+    bf16 = run.metrics[head].get("precision") == "bf16"
+    table = state.search_table(str(run.path), head, query[None], top, bf16)
+    return table["position"].tolist(), table["distance"].tolist()
+
+
+def show_matches(run, head: str, display, identity, positions, distances) -> None:
+    results = state.evaluation(str(run.path), head)
+    images = [display] + [state.image_rgb(str(results.gallery.image_path(p))) for p in positions]
+    captions = ["query" + (f" · {identity}" if identity else "")]
+    colours = [BLUE]
+    for rank, (position, distance) in enumerate(zip(positions, distances), start=1):
+        match_identity = results.gallery.identities[position]
+        correct = None if identity is None else match_identity == identity
+        captions.append(f"#{rank} · {match_identity} · distance {distance:.3f}")
+        colours.append(match_colour(correct))
+    tile_row(images, captions, colours)
+    if identity is not None:
+        st.caption("Green frame: the same shoe type as the query; red: another type. "
+                   "Distance: 0 = identical features, 2 = opposite.")
+
+
+def show_heatmaps(run, head: str, method: str, layer: str, query, identity, positions, distances) -> None:
+    """One bordered row per match: query and match, each as original, Grad-CAM, Guided Grad-CAM."""
+    st.subheader("Why they match")
+    st.caption(HEATMAP_HELP)
+    headers = ["Query", "Query · Grad-CAM", "Query · Guided Grad-CAM",
+               "Match", "Match · Grad-CAM", "Match · Guided Grad-CAM"]
+    for rank, (position, distance) in enumerate(zip(positions, distances), start=1):
+        with st.container(border=True):
+            with st.spinner(f"Computing the heatmaps of match #{rank}…"):
+                pair = state.pair_explanation(str(run.path), head, method, layer, query, int(position),
+                                              float(distance), identity)
+            verdict = {True: " (same type as the query)", False: " (another type)"}.get(pair.correct, "")
+            st.markdown(f"**Match #{rank}**: shoe type {pair.identity}{verdict}, distance {pair.distance:.3f}")
+            images = [pair.query.image, pair.query.overlay, pair.query.guided_gradcam_image,
+                      pair.match.image, pair.match.overlay, pair.match.guided_gradcam_image]
+            tile_row(images, headers, [BLUE, None, None, match_colour(pair.correct), None, None], size=130)
+
+
+def main() -> None:
+    st.title("Match & explain")
+    st.caption("Pick a query crop and see the gallery crops the model ranks closest to it, with heatmaps "
+               "of the parts of each shoe that made them match.")
+    run = require_run()
+    if run is None:
+        return
+    head = state.current_head(run)
+    from shoekit.explain.layers import target_layer_names
+
+    model = state.trained_run(str(run.path)).model
+    controls = st.columns(4)
+    top = controls[0].slider("Matches to show", 1, 10, 5, key="match_top")
+    explained = controls[1].slider("Matches with heatmaps", 0, 10, 3, key="match_explained",
+                                   help="Heatmaps take a few seconds per match on a CPU; they are "
+                                   "kept, so a second look is instant")
+    method = controls[2].selectbox("Heatmap method", list(CAM_METHOD_CLASSES),
+                                   index=list(CAM_METHOD_CLASSES).index(DEFAULT_METHOD), key="match_method",
+                                   help=METHOD_HELP)
+    layers = target_layer_names(model)
+    layer = controls[3].selectbox("Heatmap layer", layers, index=layers.index(DEFAULT_LAYER),
+                                  key="match_layer", help=LAYER_HELP)
+    chosen = choose_query(run, head)
+    if chosen is None:
+        st.info("Upload a crop of one shoe to search the gallery with it.", icon=":material/upload:")
+        return
+    query, identity, display, position = chosen
+    positions, distances = top_matches(run, head, query, position, top)
+    show_matches(run, head, display, identity, positions, distances)
+    count = min(explained, top)
+    if count:
+        show_heatmaps(run, head, method, layer, query, identity, positions[:count], distances[:count])
+
+
+try:
+    main()
+except ShoekitError as error:
+    show_error(error)

@@ -1,0 +1,143 @@
+"""Pieces every workbench page draws: the shared sidebar, image tiles, uploads, messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import streamlit as st
+
+from shoekit.errors import ShoekitError
+from workbench import state
+
+TILE_PX = 150
+GREEN = (26, 150, 65)
+RED = (215, 25, 28)
+BLUE = (31, 78, 156)
+GREY = (150, 150, 150)
+TOE_COLOUR = (0, 200, 60)
+HEEL_COLOUR = (255, 140, 0)
+HEAD_HELP = ("How the model turns a crop into the numbers that are compared. "
+             "fc: the classifier's output; avg / max / maxavg: the last feature map pooled by "
+             "average, maximum, or both. The paper found max best.")
+
+
+def sidebar() -> None:
+    """Runs folder, run and feature head (shared by all pages), and the folders skipped."""
+    with st.sidebar:
+        st.text_input("Runs folder", value=state.default_runs_root(), key="runs_root",
+                      help="Folder holding run folders made by `shoekit train` and `shoekit evaluate`. "
+                      f"Default: ${state.RUNS_ENV} or {state.DEFAULT_RUNS}.")
+        if st.button("Rescan runs", help="Look for new or changed runs in the folder now"):
+            state.run_catalog.clear()
+        catalog = state.catalog()
+        if catalog.runs:
+            labels = {run.name: run.label for run in catalog.runs}
+            st.selectbox("Run", catalog.names, key="run", format_func=labels.get,
+                         help="A trained and evaluated model")
+            run = state.current_run()
+            st.selectbox("Feature head", run.heads, index=run.heads.index(state.current_head(run)),
+                         key="head", help=HEAD_HELP)
+        else:
+            st.warning(f"No runs in `{catalog.root}` yet.")
+        if catalog.skipped:
+            with st.expander(f"{len(catalog.skipped)} run folder(s) skipped"):
+                for skipped in catalog.skipped:
+                    st.caption(f"**{skipped.path.name}**: {skipped.reason}")
+
+
+def require_run():
+    """The sidebar's run, or None after telling the user how to make one."""
+    run = state.current_run()
+    if run is None:
+        no_runs_message()
+    return run
+
+
+def no_runs_message() -> None:
+    st.info(f"No runs to show yet: the runs folder `{state.runs_root()}` holds no trained and "
+            f"evaluated run.\n\n{state.DEMO_HINT}", icon=":material/info:")
+
+
+def show_error(error: Exception) -> None:
+    """A shoekit error (bad file, incomplete run) as a red box; the page carries on."""
+    st.error(str(error), icon=":material/error:")
+
+
+def enlarged(image: np.ndarray, size: int = TILE_PX) -> np.ndarray:
+    """`(H, W, 3)` uint8 scaled so its longer side is `size` px (nearest neighbour when
+    enlarging, so CCTV pixels stay visible; area averaging when shrinking)."""
+    height, width = image.shape[:2]
+    scale = size / max(height, width)
+    interpolation = cv2.INTER_NEAREST if scale >= 1 else cv2.INTER_AREA
+    return cv2.resize(image, (max(1, round(width * scale)), max(1, round(height * scale))),
+                      interpolation=interpolation)
+
+
+def framed(image: np.ndarray, colour: tuple[int, int, int] | None, thickness: int = 6) -> np.ndarray:
+    """`image` with a coloured border (`colour` None: returned unchanged)."""
+    if colour is None:
+        return image
+    return cv2.copyMakeBorder(image, thickness, thickness, thickness, thickness, cv2.BORDER_CONSTANT,
+                              value=colour)
+
+
+def tile(image: np.ndarray, caption: str, colour: tuple[int, int, int] | None = None,
+         size: int = TILE_PX) -> None:
+    """One image drawn at `size` px with an optional border colour and a caption."""
+    st.image(framed(enlarged(image, size), colour), caption=caption)
+
+
+def tile_row(images: Sequence[np.ndarray], captions: Sequence[str],
+             colours: Sequence[tuple[int, int, int] | None] | None = None, size: int = TILE_PX,
+             columns: int | None = None) -> None:
+    """Images side by side in equal columns (wrapping after `columns`)."""
+    colours = colours or [None] * len(images)
+    per_row = columns or len(images)
+    for start in range(0, len(images), per_row):
+        cells = st.columns(per_row)
+        for cell, image, caption, colour in zip(cells, images[start:start + per_row],
+                                                captions[start:start + per_row], colours[start:start + per_row]):
+            with cell:
+                tile(image, caption, colour, size)
+
+
+def marked(image: np.ndarray, toe: tuple[float, float] | None, heel: tuple[float, float] | None,
+           size: int = TILE_PX) -> np.ndarray:
+    """`image` enlarged to `size` px with the toe (green) and heel (orange) drawn as dots."""
+    shown = enlarged(image, size).copy()
+    scale = shown.shape[1] / image.shape[1]
+    radius = max(3, size // 45)
+    for point, colour in ((toe, TOE_COLOUR), (heel, HEEL_COLOUR)):
+        if point is not None:
+            centre = (round((point[0] + 0.5) * scale - 0.5), round((point[1] + 0.5) * scale - 0.5))
+            cv2.circle(shown, centre, radius + 1, (255, 255, 255), -1, cv2.LINE_AA)
+            cv2.circle(shown, centre, radius, colour, -1, cv2.LINE_AA)
+    return shown
+
+
+def match_colour(correct: bool | None) -> tuple[int, int, int]:
+    return GREY if correct is None else (GREEN if correct else RED)
+
+
+def uploaded_image(label: str, key: str, help: str) -> tuple[np.ndarray, str] | None:
+    """An image uploaded by the user as RGB `(H, W, 3)` uint8 and its file name, or None.
+
+    A file that is not a usable image shows a message saying why; the page goes on.
+    """
+    from shoekit.uploads import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, decode_image
+
+    upload = st.file_uploader(label, type=list(IMAGE_SUFFIXES), key=key, help=help,
+                              max_upload_size=MAX_IMAGE_BYTES // (1024 * 1024))
+    if upload is None:
+        return None
+    try:
+        return decode_image(upload.getvalue(), upload.name), upload.name
+    except ShoekitError as error:
+        show_error(error)
+        return None
+
+
+def percent(value: float) -> str:
+    return "–" if value is None or np.isnan(value) else f"{100 * value:.1f}%"
