@@ -202,16 +202,3 @@ def count_epochs(log_path: Path) -> int:
     except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError):
         return 0
 
-
-def load_cmc(run: RunSummary, head: str) -> pd.DataFrame:
-    """RUN/eval/HEAD/cmc.csv: columns `rank` (from 1) and `cmc` (fraction of queries, 0-1)."""
-    path = run.path / EVAL_DIR / head / "cmc.csv"
-    try:
-        table = pd.read_csv(path)
-    except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError) as error:
-        raise CheckpointError(f"{path}: unreadable ({error}); run `shoekit evaluate {run.path} "
-                              f"--head {head}`") from error
-    if list(table.columns[:2]) != ["rank", "cmc"]:
-        raise CheckpointError(f"{path}: expected columns rank, cmc, found {', '.join(table.columns)}; "
-                              f"run `shoekit evaluate {run.path} --head {head}`")
-    return table[["rank", "cmc"]]

@@ -14,7 +14,7 @@ import sys
 from shoekit import __version__
 from shoekit.errors import ShoekitError
 
-COMMANDS = ("demo", "make_dataset", "train", "evaluate", "reproduce")
+COMMANDS = ("demo", "make_dataset", "import_folder", "train", "evaluate", "reproduce", "explain", "workbench")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""Compare evaluated runs: one metrics table (with the paper's numbers beside) and CMC curves.
+"""Compare evaluated runs: one metrics table, with the paper's numbers beside ours.
 
 The paper's numbers come from `shoekit.paper` and were measured on its private data; they are
 references for the shape of the results, not targets our data can be scored against.
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from shoekit import paper
-from shoekit.catalog import RunSummary, load_cmc
+from shoekit.catalog import RunSummary
 
 PAPER_BEST_EPSILON = 0.14
 
@@ -69,18 +69,3 @@ def paper_table() -> pd.DataFrame:
              for epsilon, values in paper.TABLE3.items()]
     return pd.DataFrame(rows)
 
-
-def cmc_curves(runs: Sequence[RunSummary], heads: Sequence[str] | None = None) -> pd.DataFrame:
-    """Long table of CMC curves: run, head, curve ("run · head"), rank (from 1), cmc (percent)."""
-    frames = []
-    for run in runs:
-        for head in run.heads:
-            if heads is not None and head not in heads:
-                continue
-            curve = load_cmc(run, head)
-            frames.append(pd.DataFrame({"run": run.name, "head": head, "curve": f"{run.name} · {head}",
-                                        "rank": curve["rank"].to_numpy(),
-                                        "cmc": 100.0 * curve["cmc"].to_numpy()}))
-    if not frames:
-        return pd.DataFrame(columns=["run", "head", "curve", "rank", "cmc"])
-    return pd.concat(frames, ignore_index=True)

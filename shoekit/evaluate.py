@@ -7,11 +7,18 @@ For each head, `evaluate_run` writes to `RUN/eval/HEAD/`:
                    into gallery_rows, top_distances (Q, K); ap (Q,) (NaN: no positive in gallery)
     features.npz   query (Q, D), gallery (G, D) L2-normalised float32, with their manifest rows
 and a table of all heads to `RUN/eval/metrics.csv`, and `metrics.json["eval"][HEAD]`.
+
+Galleries of `index.exact_threshold` items or more are ranked by a faiss index (`shoekit.index`)
+to depth `index_depth` instead of a full distance matrix; metrics.json then names the index and
+counts the positives beyond that depth (0: the same metrics as exact ranking). Features come from
+the torch model, or with `backend="onnx"` from the run's ONNX exports (`shoekit export`); under
+torchrun each process extracts one shard and rank 0 ranks and writes.
 """
 
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,11 +28,13 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from shoekit.data import ShoeCrops, eval_transform, manifest_hash, validate_dataset
+from shoekit.distributed import init_distributed
 from shoekit.errors import ManifestError
+from shoekit.index import IndexSettings, rank_with_index
 from shoekit.metrics import distance_matrix, l2_normalize, rank_metrics
 from shoekit.models import HEADS, AttentionResNet50
-from shoekit.precision import autocast, bf16_supported, resolve_device, to_device
-from shoekit.runs import EVAL_DIR, atomic_write, load_run, update_metrics, write_json, write_text
+from shoekit.precision import autocast, bf16_supported, to_device
+from shoekit.runs import EVAL_DIR, TrainedRun, atomic_write, load_run, update_metrics, write_json, write_text
 
 log = logging.getLogger(__name__)
 TOP_K = 100
@@ -59,20 +68,32 @@ def save_npz(path: Path, **arrays) -> None:
 
 
 def evaluate_head(out_dir: Path, query_feats, gallery_feats, query: ShoeCrops, gallery: ShoeCrops,
-                  metric: str, same_camera_junk: bool) -> dict:
-    """Rank, score and write one head's files; returns its summary metrics."""
+                  metric: str, same_camera_junk: bool, index: IndexSettings | None = None,
+                  index_depth: int = 1000) -> dict:
+    """Rank (exactly, or with `index` for large galleries), score and write one head's files;
+    returns its summary metrics."""
     query_feats, gallery_feats = l2_normalize(query_feats), l2_normalize(gallery_feats)
-    distmat = distance_matrix(query_feats, gallery_feats, metric)
     cams = {}
     if same_camera_junk:
         cams = {"query_cams": query.rows["camera"].to_numpy(), "gallery_cams": gallery.rows["camera"].to_numpy()}
-    result = rank_metrics(distmat, np.array(query.identities), np.array(gallery.identities),
-                          max_rank=min(50, distmat.shape[1]), **cams)
-    top = np.argsort(distmat, axis=1, kind="stable")[:, :TOP_K]
+    num_gallery = len(gallery_feats)
+    ranking = {"ranking": "exact"}
+    if index is None or index.resolved(num_gallery).kind == "exact":
+        distmat = distance_matrix(query_feats, gallery_feats, metric)
+        result = rank_metrics(distmat, np.array(query.identities), np.array(gallery.identities),
+                              max_rank=min(50, num_gallery), **cams)
+        top = np.argsort(distmat, axis=1, kind="stable")[:, :TOP_K]
+        top_distances = np.take_along_axis(distmat, top, axis=1)
+    else:
+        result, top, top_distances = rank_with_index(
+            query_feats, gallery_feats, np.array(query.identities), np.array(gallery.identities), metric,
+            index, depth=index_depth, keep=TOP_K, max_rank=min(50, num_gallery), **cams)
+        ranking = {"ranking": index.resolved(num_gallery).kind, "ranking_depth": min(index_depth, num_gallery),
+                   "positives_beyond_depth": result["positives_beyond_depth"]}
     out_dir.mkdir(parents=True, exist_ok=True)
     save_npz(out_dir / "rankings.npz", query_rows=query.rows["row"].to_numpy(),
              gallery_rows=gallery.rows["row"].to_numpy(), top_indices=top,
-             top_distances=np.take_along_axis(distmat, top, axis=1), ap=result["ap"])
+             top_distances=top_distances, ap=result["ap"])
     save_npz(out_dir / "features.npz", query=query_feats, gallery=gallery_feats,
              query_rows=query.rows["row"].to_numpy(), gallery_rows=gallery.rows["row"].to_numpy())
     cmc = pd.DataFrame({"rank": np.arange(1, len(result["cmc"]) + 1), "cmc": result["cmc"]})
@@ -80,14 +101,36 @@ def evaluate_head(out_dir: Path, query_feats, gallery_feats, query: ShoeCrops, g
     summary = {key: result[key] for key in ("rank1", "rank5", "rank10", "mAP",
                                             "num_valid_queries", "num_invalid_queries")}
     summary.update(metric=metric, feature_dim=int(query_feats.shape[1]),
-                   num_gallery=int(distmat.shape[1]), same_camera_junk=same_camera_junk)
+                   num_gallery=int(num_gallery), same_camera_junk=same_camera_junk, **ranking)
     return summary
 
 
-def evaluate_run(run_dir: str | Path, heads=HEADS, metric: str = "cosine", data: str | None = None,
+def feature_extraction(run: TrainedRun, heads, backend: str, onnx_models, batch_size: int,
+                       device: torch.device, bf16: bool, progress: bool):
+    """(heads, dataset -> {head: (N, D) float32}) for the torch model or the run's ONNX exports."""
+    if backend == "torch":
+        heads = tuple(heads or HEADS)
+        return heads, partial(extract_features, run.model, heads=heads, batch_size=batch_size,
+                              device=device, bf16=bf16, progress=progress)
+    if backend == "onnx":
+        from shoekit.index.source import model_fingerprint
+        from shoekit.onnx_backend import extract_onnx_features, load_exports
+
+        models = load_exports(run.path, model_fingerprint(run.model), run.config.image_size, heads,
+                              onnx_models or (), device.type)
+        return tuple(models), partial(extract_onnx_features, models, batch_size=batch_size, progress=progress)
+    raise ValueError(f"unknown backend {backend!r}; choose 'torch' or 'onnx'")
+
+
+def evaluate_run(run_dir: str | Path, heads=None, metric: str = "cosine", data: str | None = None,
                  batch_size: int = 128, bf16: bool = True, same_camera_junk: bool = False,
-                 device: str = "auto", progress: bool = True) -> dict[str, dict]:
-    """Evaluate a trained run on its dataset (or `data`) for every head; returns {head: summary}."""
+                 device: str = "auto", progress: bool = True, backend: str = "torch", onnx_models=(),
+                 index: IndexSettings | None = IndexSettings(), index_depth: int = 1000) -> dict[str, dict]:
+    """Evaluate a trained run on its dataset (or `data`) for every head; returns {head: summary}.
+
+    `heads`: None for every head (torch) or every exported head (onnx); `onnx_models`: ONNX
+    files to use instead of RUN/export/HEAD.onnx; `index`: None ranks exactly whatever the size.
+    """
     run = load_run(run_dir)
     data = data or run.config.data
     for warning in validate_dataset(data, check_images=False):
@@ -100,20 +143,25 @@ def evaluate_run(run_dir: str | Path, heads=HEADS, metric: str = "cosine", data:
                             "distractor rows; evaluation needs both (build one with shoekit make-dataset)")
     if same_camera_junk and "camera" not in query.rows:
         raise ManifestError(f"{data}/manifest.csv has no camera column; drop --same-camera-junk")
-    torch_device = resolve_device(device)
-    use_bf16 = bf16 and bf16_supported(torch_device)
+    context = init_distributed(device)
+    use_bf16 = backend == "torch" and bf16 and bf16_supported(context.device)
+    heads, extract = feature_extraction(run, heads, backend, onnx_models, batch_size, context.device, use_bf16,
+                                        progress and context.is_main)
     log.info("extracting features: %d queries, %d gallery + distractor crops", len(query), len(gallery))
-    query_feats = extract_features(run.model, query, heads, batch_size, torch_device, use_bf16, progress)
-    gallery_feats = extract_features(run.model, gallery, heads, batch_size, torch_device, use_bf16, progress)
+    query_feats = context.extract(extract, query)
+    gallery_feats = context.extract(extract, gallery)
+    if not context.is_main:
+        return context.broadcast(None)
     data_hash = manifest_hash(data)
+    precision = "onnx-fp32" if backend == "onnx" else "bf16" if use_bf16 else "fp32"
     results = {}
     for head in heads:
         summary = evaluate_head(Path(run_dir) / EVAL_DIR / head, query_feats[head], gallery_feats[head],
-                                query, gallery, metric, same_camera_junk)
-        summary.update(precision="bf16" if use_bf16 else "fp32", manifest_hash=data_hash, data=str(data))
+                                query, gallery, metric, same_camera_junk, index, index_depth)
+        summary.update(precision=precision, manifest_hash=data_hash, data=str(data))
         write_json(Path(run_dir) / EVAL_DIR / head / "metrics.json", summary)
         results[head] = summary
     table = pd.DataFrame([{"head": head, **summary} for head, summary in results.items()])
     write_text(Path(run_dir) / EVAL_DIR / "metrics.csv", table.to_csv(index=False))
     update_metrics(run_dir, "eval", results)
-    return results
+    return context.broadcast(results)

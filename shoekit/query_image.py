@@ -65,7 +65,7 @@ def check_size(name: str, width: int, height: int, min_side: int, max_pixels: in
         raise ImageError(f"{name}: {width}×{height} px is too small (at least {min_side} px a side); "
                          "give a larger crop of the shoe")
     if width * height > max_pixels:
-        raise ImageError(f"{name}: {width}×{height} px ({width * height / 1e6:.0f} megapixels) is over "
+        raise ImageError(f"{name}: {width}×{height} px ({width * height / 1e6:.1f} megapixels) is over "
                          f"the {max_pixels / 1e6:.0f}-megapixel limit; crop the shoe out of the frame first")
     ratio = max(width, height) / min(width, height)
     if ratio > ELONGATED:

@@ -12,7 +12,6 @@ table2.csv, table3.csv, summary.md (ours beside the paper's numbers) and reprodu
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import platform
@@ -50,12 +49,22 @@ class PlannedRun:
     seed: int
 
 
-def plan_grid(seeds: tuple[int, ...]) -> list[PlannedRun]:
-    """Table 1 runs for every seed, then the Table 3 epsilons (first seed) not already there."""
-    runs = [PlannedRun(f"{a}-eps0-seed{s}", a, 0.0, s) for s in seeds for a in ATTENTIONS]
-    runs += [PlannedRun(f"dual_pool-eps{e:g}-seed{seeds[0]}", "dual_pool", e, seeds[0])
-             for e in EPSILONS if e > 0]
-    return runs
+TABLES = ("table1", "table2", "table3")
+
+
+def plan_grid(seeds: tuple[int, ...], tables: tuple[str, ...] = TABLES) -> list[PlannedRun]:
+    """The runs `tables` need: Table 1's five variants per seed (Table 2 reads the first seed's
+    dual_pool run), Table 3's dual_pool epsilons (first seed). No run is listed twice."""
+    unknown = set(tables) - set(TABLES)
+    if unknown:
+        raise ValueError(f"unknown tables {sorted(unknown)}; choose from {', '.join(TABLES)}")
+    runs = []
+    if "table1" in tables:
+        runs += [PlannedRun(f"{a}-eps0-seed{s}", a, 0.0, s) for s in seeds for a in ATTENTIONS]
+    if "table2" in tables or "table3" in tables:
+        runs += [PlannedRun(f"dual_pool-eps{e:g}-seed{seeds[0]}", "dual_pool", e, seeds[0])
+                 for e in (EPSILONS if "table3" in tables else (0.0,))]
+    return list(dict.fromkeys(runs))
 
 
 def is_complete(run_dir: Path) -> bool:
@@ -87,26 +96,34 @@ def metrics_row(run_dir: Path, head: str) -> dict:
             "rank10": 100 * values["rank10"], "mAP": 100 * values["mAP"]}
 
 
-def build_tables(runs_dir: Path, seeds: tuple[int, ...]) -> dict[str, pd.DataFrame]:
-    """The three tables from the finished run folders (ours in %, the paper's beside)."""
-    table1 = []
-    for attention in ATTENTIONS:
-        rows = [metrics_row(runs_dir / f"{attention}-eps0-seed{s}", "fc") for s in seeds]
-        frame = pd.DataFrame(rows)
-        table1.append({"attention": attention, "seeds": len(rows),
-                       **{k: frame[k].mean() for k in frame}, "rank1_spread": frame["rank1"].max() - frame["rank1"].min(),
-                       "mAP_spread": frame["mAP"].max() - frame["mAP"].min(),
-                       "paper_rank1": paper.TABLE1[attention]["rank1"], "paper_mAP": paper.TABLE1[attention]["mAP"]})
-    dual = runs_dir / f"dual_pool-eps0-seed{seeds[0]}"
-    table2 = [{"head": head, **metrics_row(dual, head), "paper_rank1": paper.TABLE2[head]["rank1"],
-               "paper_mAP": paper.TABLE2[head]["mAP"]} for head in TABLE2_HEADS]
-    table3 = []
-    for epsilon in EPSILONS:
-        reported = paper.TABLE3.get(epsilon, {})
-        table3.append({"epsilon": epsilon, **metrics_row(runs_dir / f"dual_pool-eps{epsilon:g}-seed{seeds[0]}", "max"),
-                       "paper_rank1": reported.get("rank1"), "paper_mAP": reported.get("mAP")})
-    return {name: pd.DataFrame(rows).round(2) for name, rows in
-            (("table1", table1), ("table2", table2), ("table3", table3))}
+def build_tables(runs_dir: Path, seeds: tuple[int, ...], tables: tuple[str, ...] = TABLES
+                 ) -> dict[str, pd.DataFrame]:
+    """The requested tables from the finished run folders (ours in %, the paper's beside)."""
+    rows: dict[str, list[dict]] = {}
+    if "table1" in tables:
+        rows["table1"] = []
+        for attention in ATTENTIONS:
+            frame = pd.DataFrame([metrics_row(runs_dir / f"{attention}-eps0-seed{s}", "fc") for s in seeds])
+            rows["table1"].append({
+                "attention": attention, "seeds": len(frame), **frame.mean().to_dict(),
+                "rank1_spread": frame["rank1"].max() - frame["rank1"].min(),
+                "mAP_spread": frame["mAP"].max() - frame["mAP"].min(),
+                "paper_rank1": paper.TABLE1[attention]["rank1"], "paper_mAP": paper.TABLE1[attention]["mAP"]})
+    if "table2" in tables:
+        dual = runs_dir / f"dual_pool-eps0-seed{seeds[0]}"
+        rows["table2"] = [{"head": head, **metrics_row(dual, head), "paper_rank1": paper.TABLE2[head]["rank1"],
+                           "paper_mAP": paper.TABLE2[head]["mAP"]} for head in TABLE2_HEADS]
+    if "table3" in tables:
+        rows["table3"] = [{"epsilon": epsilon,
+                           **metrics_row(runs_dir / f"dual_pool-eps{epsilon:g}-seed{seeds[0]}", "max"),
+                           "paper_rank1": paper.TABLE3.get(epsilon, {}).get("rank1"),
+                           "paper_mAP": paper.TABLE3.get(epsilon, {}).get("mAP")} for epsilon in EPSILONS]
+    return {name: pd.DataFrame(table).round(2) for name, table in rows.items()}
+
+
+def run_dir_of(out: str | Path, attention: str = "dual_pool", epsilon: float = 0.0, seed: int = 0) -> Path:
+    """Where the grid keeps the run of (attention, epsilon, seed)."""
+    return Path(out) / "runs" / f"{attention}-eps{epsilon:g}-seed{seed}"
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -131,29 +148,32 @@ def summary_markdown(tables: dict[str, pd.DataFrame], scale: str, seeds: tuple[i
 
 
 def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tuple[int, ...] = (0,),
-              progress: bool = True, overrides: dict | None = None,
-              command: str | None = None) -> dict[str, pd.DataFrame]:
-    """Run (or continue) the grid and write the tables; returns them. `command` is recorded."""
+              progress: bool = True, overrides: dict | None = None, command: str | None = None,
+              tables: tuple[str, ...] = TABLES) -> dict[str, pd.DataFrame]:
+    """Run (or continue) the runs `tables` need, write those tables and the summary; returns them.
+
+    `command` is recorded in reproduce.json. The summary lists every table CSV present in `out`.
+    """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
-    data, out = Path(data), Path(out)
+    data, out, seeds = Path(data), Path(out), tuple(seeds)
     runs_dir = out / "runs"
-    planned = plan_grid(tuple(seeds))
+    planned = plan_grid(seeds, tables)
     bar = tqdm(planned, desc="reproduce", unit="run", disable=not progress)
     for run in bar:
         bar.set_postfix_str(run.name)
         ensure_run(run, data, scale, runs_dir, progress, overrides or {})
-    tables = build_tables(runs_dir, tuple(seeds))
-    for name, frame in tables.items():
+    built = build_tables(runs_dir, seeds, tables)
+    for name, frame in built.items():
         write_text(out / f"{name}.csv", frame.to_csv(index=False))
-    write_text(out / "summary.md", summary_markdown(tables, scale, tuple(seeds), data))
+    on_disk = {name: pd.read_csv(out / f"{name}.csv") for name in TABLES if (out / f"{name}.csv").is_file()}
+    write_text(out / "summary.md", summary_markdown(on_disk, scale, seeds, data))
+    finished = sorted(p.name for p in runs_dir.iterdir() if is_complete(p)) if runs_dir.is_dir() else []
     write_json(out / "reproduce.json", {
-        "command": command,
-        "scale": scale, "seeds": list(seeds), "data": str(data), "training": {**SCALES[scale], **(overrides or {})},
-        "train_seconds": {run.name: round(read_metrics(runs_dir / run.name)["train"]["train_seconds"], 1)
-                          for run in planned},
-        "machine": {"platform": platform.platform(),
-                                                         "processor": platform.processor(), "cpus": os.cpu_count()},
-        "runs": [dataclasses.asdict(run) for run in planned],
+        "command": command, "scale": scale, "seeds": list(seeds), "data": str(data),
+        "training": {**SCALES[scale], **(overrides or {})},
+        "train_seconds": {name: round(read_metrics(runs_dir / name)["train"]["train_seconds"], 1)
+                          for name in finished},
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
     })
-    return tables
+    return built

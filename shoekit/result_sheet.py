@@ -6,12 +6,16 @@ dataset manifest hash), so a result can be traced back to the exact model and da
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import cv2
 import numpy as np
 import pandas as pd
+
+from shoekit.figures.sheet import add_caption, border_colour, hstack, labelled_tile, vstack
+
+SHEET_COLUMNS = 11  # tiles per line: the query and 10 matches
 
 
 @dataclass(frozen=True)
@@ -25,10 +29,10 @@ class ResultIdentity:
     manifest_hash: str
     query: str
 
-    def caption(self) -> str:
-        """One line for the sheet's footer."""
-        return (f"run {self.run} · {self.attention} · {self.epochs_trained} epochs · head {self.head} · "
-                f"manifest {self.manifest_hash[:12]} · query {self.query}")
+    def caption_lines(self) -> list[str]:
+        """The sheet's footer, one short line per fact (the sheet's font is plain ASCII)."""
+        return [f"run {self.run} ({self.attention}, {self.epochs_trained} epochs), head {self.head}",
+                f"dataset manifest sha256 {self.manifest_hash[:16]}", f"query {self.query}"]
 
 
 def result_csv(matches: pd.DataFrame, identity: ResultIdentity) -> str:
@@ -44,39 +48,32 @@ def result_csv(matches: pd.DataFrame, identity: ResultIdentity) -> str:
     return table.to_csv(index=False, float_format="%.6f", lineterminator="\n")
 
 
-def result_sheet_png(query_image: np.ndarray, match_images: Sequence[np.ndarray], matches: pd.DataFrame,
-                     identity: ResultIdentity, dpi: int = 120) -> bytes:
-    """A PNG sheet: the query, then each match with rank, identity and distance; identity below.
+def result_sheet(query_image: np.ndarray, match_images: Sequence[np.ndarray], matches: pd.DataFrame,
+                 identity: ResultIdentity, tile: int = 120) -> np.ndarray:
+    """The sheet as an image: the query, then each match framed and captioned with rank,
+    identity and distance; the identity's caption line underneath. `(H, W, 3)` uint8.
 
-    `query_image` and `match_images[k]`: `(H, W, 3)` uint8 RGB (any sizes); `matches`: the
-    ranked table (rows in the order of `match_images`). A `correct` column, when present, draws
-    green (True) or red (False) frames. Returns the PNG file's bytes.
+    `query_image` and `match_images[k]`: `(H, W, 3)` uint8 RGB (any size); `matches`: the
+    ranked table, rows in the order of `match_images`. A `correct` column, when present,
+    frames matches green (True) or red (False); grey otherwise.
     """
-    from matplotlib.figure import Figure
-
     if len(match_images) != len(matches):
         raise ValueError(f"{len(match_images)} match images but {len(matches)} table rows")
-    columns = 1 + len(match_images)
-    figure = Figure(figsize=(1.7 * columns, 2.5), dpi=dpi)
-    axes = figure.subplots(1, columns, squeeze=False)[0]
-    draw_tile(axes[0], query_image, "query", "#1f4e9c")
-    for axis, image, record in zip(axes[1:], match_images, matches.itertuples(index=False)):
-        correct = getattr(record, "correct", None)
-        colour = "#666666" if correct is None else ("#1a9641" if correct else "#d7191c")
-        draw_tile(axis, image, f"#{record.rank} {record.identity}\nd={record.distance:.3f}", colour)
-    figure.text(0.01, 0.02, identity.caption(), fontsize=6, color="#333333")
-    figure.subplots_adjust(left=0.01, right=0.99, top=0.82, bottom=0.1, wspace=0.08)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    tiles = [labelled_tile(query_image, ["query"], tile, border_colour(None))]
+    for image, record in zip(match_images, matches.itertuples(index=False)):
+        tiles.append(labelled_tile(image, [f"#{record.rank} {record.identity}", f"d {record.distance:.3f}"],
+                                   tile, border_colour(getattr(record, "correct", None))))
+    rows = [hstack(tiles[start:start + SHEET_COLUMNS], gap=4) for start in range(0, len(tiles), SHEET_COLUMNS)]
+    body = vstack(rows, gap=8)
+    footer = add_caption(np.zeros((0, body.shape[1], 3), np.uint8), identity.caption_lines())
+    return vstack([body, footer], gap=4)
 
 
-def draw_tile(axis, image: np.ndarray, title: str, colour: str) -> None:
-    """One image with a coloured frame and a title, no ticks."""
-    axis.imshow(image)
-    axis.set_title(title, fontsize=7, color=colour)
-    axis.set_xticks([])
-    axis.set_yticks([])
-    for spine in axis.spines.values():
-        spine.set_edgecolor(colour)
-        spine.set_linewidth(3)
+def result_sheet_png(query_image: np.ndarray, match_images: Sequence[np.ndarray], matches: pd.DataFrame,
+                     identity: ResultIdentity, tile: int = 120) -> bytes:
+    """`result_sheet` encoded as the bytes of a PNG file (for a download)."""
+    sheet = result_sheet(query_image, match_images, matches, identity, tile)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise RuntimeError("OpenCV could not PNG-encode the result sheet")
+    return encoded.tobytes()

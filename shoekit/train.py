@@ -16,15 +16,15 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from shoekit.config import TrainConfig
 from shoekit.data import ShoeCrops, manifest_hash, train_transform, validate_dataset
+from shoekit.distributed import DistContext, init_distributed, is_main_process
 from shoekit.errors import CheckpointError
 from shoekit.losses import LabelSmoothingCrossEntropy
 from shoekit.models import build_model
-from shoekit.precision import autocast, bf16_supported, resolve_device, to_device
+from shoekit.precision import autocast, bf16_supported, to_device
 from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, FORMAT_VERSION, LOG_FILE, load_checkpoint,
                           load_weights, save_checkpoint, update_metrics, write_text)
 
@@ -71,8 +71,9 @@ def write_history(run_dir: Path, history: list[dict]) -> None:
     write_text(run_dir / LOG_FILE, buffer.getvalue())
 
 
-def run_epoch(model, loader, criterion, optimizer, scheduler, device, use_bf16, progress) -> dict:
-    """One pass over `loader`; returns mean loss, accuracy (fraction) and images/s."""
+def run_epoch(model, loader, criterion, optimizer, scheduler, device, use_bf16, progress,
+              context: DistContext = DistContext()) -> dict:
+    """One pass over `loader`; returns mean loss, accuracy (fraction) and images/s (over all processes)."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     start = time.perf_counter()
@@ -93,12 +94,15 @@ def run_epoch(model, loader, criterion, optimizer, scheduler, device, use_bf16, 
         rate = seen / (time.perf_counter() - start)
         bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
     seconds = time.perf_counter() - start
+    total_loss, correct, seen = context.sum([total_loss, correct, seen])
     return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1),
             "images_per_s": seen / max(seconds, 1e-9), "seconds": seconds}
 
 
-def prepare_run(config: TrainConfig, run_dir: Path, resume: bool) -> tuple[TrainConfig, dict | None]:
-    """The config to use and the checkpoint to resume from (None for a fresh run)."""
+def prepare_run(config: TrainConfig, run_dir: Path, resume: bool,
+                write: bool = True) -> tuple[TrainConfig, dict | None]:
+    """The config to use and the checkpoint to resume from (None for a fresh run); `write`: save
+    the config of a fresh run (only rank 0 of several processes writes)."""
     checkpoint_path = run_dir / CHECKPOINT_FILE
     if resume:
         config = TrainConfig.load(run_dir / CONFIG_FILE)
@@ -106,15 +110,22 @@ def prepare_run(config: TrainConfig, run_dir: Path, resume: bool) -> tuple[Train
     if checkpoint_path.exists():
         raise CheckpointError(f"{run_dir} already holds a run; continue it with --resume or choose "
                               "another --out folder")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text(run_dir / CONFIG_FILE, config.to_json() + "\n")
+    if write:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text(run_dir / CONFIG_FILE, config.to_json() + "\n")
     return config, None
 
 
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> dict:
-    """Train (or continue) the run in `run_dir`; returns the final train metrics."""
+    """Train (or continue) the run in `run_dir`; returns the final train metrics.
+
+    Under torchrun (WORLD_SIZE > 1) each process trains on its share of every batch with
+    DistributedDataParallel (`config.batch_size` stays the global batch); rank 0 writes the files.
+    """
     run_dir = Path(run_dir)
-    config, checkpoint = prepare_run(config, run_dir, resume)
+    config, checkpoint = prepare_run(config, run_dir, resume, write=is_main_process())
+    context = init_distributed(config.device)
+    progress = progress and context.is_main
     for warning in validate_dataset(config.data, check_images=False):
         log.warning("%s", warning)
     data_hash = manifest_hash(config.data)
@@ -125,7 +136,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
                         align=config.align)
     class_names = sorted(dataset.label_map, key=dataset.label_map.get)
 
-    device = resolve_device(config.device)
+    device = context.device
     use_bf16 = config.bf16 and bf16_supported(device)
     torch.manual_seed(config.seed)
     model = build_model(config.attention, num_classes=len(class_names), last_stride=config.last_stride,
@@ -133,8 +144,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     model.to(device, memory_format=torch.channels_last if use_bf16 else torch.contiguous_format)
     optimizer = build_optimizer(model, config)
     batch_size = min(config.batch_size, len(dataset))
-    drop_last = len(dataset) > batch_size
-    steps_per_epoch = len(dataset) // batch_size if drop_last else 1
+    steps_per_epoch = len(context.epoch_loader(dataset, batch_size, config.seed, num_workers=0))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps_per_epoch))
     criterion = LabelSmoothingCrossEntropy(config.label_smoothing, config.smoothing_form)
 
@@ -145,19 +155,21 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         scheduler.load_state_dict(checkpoint["scheduler"])
         history, start_epoch = list(checkpoint["history"]), int(checkpoint["epoch"])
         log.info("resuming %s after epoch %d of %d", run_dir, start_epoch, config.epochs)
-    log.info("training %s (%d classes, %d images) on %s, %s", config.attention, len(class_names),
-             len(dataset), device, "bf16 autocast + channels_last" if use_bf16 else "fp32")
+    log.info("training %s (%d classes, %d images) on %s%s, %s", config.attention, len(class_names),
+             len(dataset), device, f" x {context.world_size} processes" if context.active else "",
+             "bf16 autocast + channels_last" if use_bf16 else "fp32")
+    trainee = context.wrap(model)
 
     epochs = tqdm(range(start_epoch, config.epochs), desc="epochs", initial=start_epoch,
                   total=config.epochs, disable=not progress, unit="epoch")
     for epoch in epochs:
         torch.manual_seed(epoch_seed(config.seed, epoch))
-        loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=drop_last,
-                            num_workers=config.num_workers,
-                            generator=torch.Generator().manual_seed(epoch_seed(config.seed, epoch)))
-        stats = run_epoch(model, loader, criterion, optimizer, scheduler, device, use_bf16, progress)
+        loader = context.epoch_loader(dataset, batch_size, epoch_seed(config.seed, epoch), config.num_workers)
+        stats = run_epoch(trainee, loader, criterion, optimizer, scheduler, device, use_bf16, progress, context)
         history.append({"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], **stats})
         epochs.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['accuracy']:.3f}")
+        if not context.is_main:
+            continue
         save_checkpoint(run_dir / CHECKPOINT_FILE, {
             "format_version": FORMAT_VERSION, "epoch": epoch + 1, "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -174,7 +186,9 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         "num_images": len(dataset), "precision": "bf16" if use_bf16 else "fp32",
         "device": str(device), "label_smoothing": {"epsilon": config.label_smoothing,
                                                    "form": config.smoothing_form},
-        "manifest_hash": data_hash,
+        "manifest_hash": data_hash, "processes": context.world_size,
     }
-    update_metrics(run_dir, "train", summary)
+    if context.is_main:
+        update_metrics(run_dir, "train", summary)
+    context.barrier()
     return summary

@@ -20,7 +20,7 @@ IMAGE_SUFFIXES: tuple[str, ...] = ("png", "jpg", "jpeg", "bmp", "tif", "tiff", "
 
 
 def megabytes(count: int) -> str:
-    return f"{count / 1024 / 1024:.0f} MB"
+    return f"{count / 1024 / 1024:.1f} MB"
 
 
 def store_upload(data: bytes, name: str, suffixes: tuple[str, ...], max_bytes: int,

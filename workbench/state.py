@@ -81,7 +81,7 @@ def evaluation(path: str, head: str):
 @st.cache_resource(show_spinner="Reading the saved gallery features…", max_entries=8)
 def gallery_features(path: str, head: str) -> np.ndarray:
     """The saved L2-normalised gallery features `(G, D)` float32 of one head."""
-    return evaluation(path, head).gallery_features()
+    return evaluation(path, head).features()[1]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -118,6 +118,18 @@ def pair_explanation(path: str, head: str, method: str, layer: str, query: np.nd
         return model.explain_query(torch.from_numpy(query), match[None], distances=[distance],
                                    identities=[results.gallery.identities[position]],
                                    query_identity=query_identity).pairs[0]
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
+def gallery_image(path: str, head: str, position: int) -> np.ndarray:
+    """Gallery crop `position` as the model sees it (aligned, resized): `(S, S, 3)` uint8."""
+    return evaluation(path, head).gallery_image(position)
+
+
+@st.cache_data(show_spinner=False, max_entries=1024)
+def query_image(path: str, head: str, index: int) -> np.ndarray:
+    """Query crop `index` as the model sees it (aligned, resized): `(S, S, 3)` uint8."""
+    return evaluation(path, head).query_image(index)
 
 
 @st.cache_data(show_spinner=False, max_entries=2048)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import cv2
@@ -9,13 +10,12 @@ import numpy as np
 import streamlit as st
 
 from shoekit.errors import ShoekitError
+from shoekit.figures.sheet import add_border, border_colour, fit_tile
 from workbench import state
 
 TILE_PX = 150
-GREEN = (26, 150, 65)
-RED = (215, 25, 28)
+BORDER_PX = 6
 BLUE = (31, 78, 156)
-GREY = (150, 150, 150)
 TOE_COLOUR = (0, 200, 60)
 HEEL_COLOUR = (255, 140, 0)
 HEAD_HELP = ("How the model turns a crop into the numbers that are compared. "
@@ -66,8 +66,8 @@ def show_error(error: Exception) -> None:
 
 
 def enlarged(image: np.ndarray, size: int = TILE_PX) -> np.ndarray:
-    """`(H, W, 3)` uint8 scaled so its longer side is `size` px (nearest neighbour when
-    enlarging, so CCTV pixels stay visible; area averaging when shrinking)."""
+    """`(H, W, 3)` uint8 scaled so its longer side is `size` px, keeping its shape (nearest
+    neighbour when enlarging, so CCTV pixels stay visible; area averaging when shrinking)."""
     height, width = image.shape[:2]
     scale = size / max(height, width)
     interpolation = cv2.INTER_NEAREST if scale >= 1 else cv2.INTER_AREA
@@ -75,18 +75,11 @@ def enlarged(image: np.ndarray, size: int = TILE_PX) -> np.ndarray:
                       interpolation=interpolation)
 
 
-def framed(image: np.ndarray, colour: tuple[int, int, int] | None, thickness: int = 6) -> np.ndarray:
-    """`image` with a coloured border (`colour` None: returned unchanged)."""
-    if colour is None:
-        return image
-    return cv2.copyMakeBorder(image, thickness, thickness, thickness, thickness, cv2.BORDER_CONSTANT,
-                              value=colour)
-
-
 def tile(image: np.ndarray, caption: str, colour: tuple[int, int, int] | None = None,
          size: int = TILE_PX) -> None:
-    """One image drawn at `size` px with an optional border colour and a caption."""
-    st.image(framed(enlarged(image, size), colour), caption=caption)
+    """One image as a `size` px square (as the model sees it), framed in `colour` if given."""
+    square = fit_tile(image, size)
+    st.image(square if colour is None else add_border(square, colour, BORDER_PX), caption=caption)
 
 
 def tile_row(images: Sequence[np.ndarray], captions: Sequence[str],
@@ -118,25 +111,31 @@ def marked(image: np.ndarray, toe: tuple[float, float] | None, heel: tuple[float
 
 
 def match_colour(correct: bool | None) -> tuple[int, int, int]:
-    return GREY if correct is None else (GREEN if correct else RED)
+    """Green: the query's shoe type; red: another type; grey: unknown (`figures.sheet`'s colours)."""
+    return border_colour(correct)
 
 
 def uploaded_image(label: str, key: str, help: str) -> tuple[np.ndarray, str] | None:
     """An image uploaded by the user as RGB `(H, W, 3)` uint8 and its file name, or None.
 
-    A file that is not a usable image shows a message saying why; the page goes on.
+    Decoded by `shoekit.query_image.load_query_image`; its conversion notes are shown, and a
+    file that is not a usable image shows a message saying why while the page goes on.
     """
-    from shoekit.uploads import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, decode_image
+    from shoekit.query_image import load_query_image
+    from shoekit.uploads import IMAGE_SUFFIXES, MAX_IMAGE_BYTES
 
     upload = st.file_uploader(label, type=list(IMAGE_SUFFIXES), key=key, help=help,
                               max_upload_size=MAX_IMAGE_BYTES // (1024 * 1024))
     if upload is None:
         return None
     try:
-        return decode_image(upload.getvalue(), upload.name), upload.name
+        image = load_query_image(io.BytesIO(upload.getvalue()), name=upload.name)
     except ShoekitError as error:
         show_error(error)
         return None
+    for note in image.notes:
+        st.caption(f"{upload.name}: {note}")
+    return image.rgb, upload.name
 
 
 def percent(value: float) -> str:

@@ -107,7 +107,7 @@ def import_folder(root: str | Path, out: str | Path | None = None, *, seed: int 
         raise ManifestError(f"{root}: {len(usable)} identity folder(s) with at least {needed} "
                             "usable images; need 2 or more (one sub-folder per identity)")
     train, test = split_identities(usable, train_fraction, seed)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, 1])  # a stream apart from the identity split's
     records = [(path, identity, "train") for identity in train for path in images[identity]]
     for identity in test:
         paths = images[identity]

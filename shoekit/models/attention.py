@@ -13,8 +13,10 @@ import torch
 from torch import nn
 
 
-def _reduced(channels: int, reduction: int) -> int:
-    return max(channels // reduction, 1)
+def channel_mlp(channels: int, reduction: int) -> nn.Sequential:
+    """The shared bottleneck MLP C -> C/r -> C as 1×1 convs: `(B, C, 1, 1)` -> `(B, C, 1, 1)`."""
+    hidden = max(channels // reduction, 1)
+    return nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
 
 
 class SqueezeExcitation(nn.Module):
@@ -23,11 +25,7 @@ class SqueezeExcitation(nn.Module):
     def __init__(self, channels: int, reduction: int = 16):
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.mlp = nn.Sequential(
-            nn.Conv2d(channels, _reduced(channels, reduction), 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(_reduced(channels, reduction), channels, 1),
-        )
+        self.mlp = channel_mlp(channels, reduction)
         self.sigmoid = nn.Sigmoid()
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
@@ -48,11 +46,7 @@ class DualPoolAttention(nn.Module):
         super().__init__()
         self.avg_pool = nn.AdaptiveAvgPool2d(1)
         self.max_pool = nn.AdaptiveMaxPool2d(1)
-        self.mlp = nn.Sequential(
-            nn.Conv2d(channels, _reduced(channels, reduction), 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(_reduced(channels, reduction), channels, 1),
-        )
+        self.mlp = channel_mlp(channels, reduction)
         self.sigmoid = nn.Sigmoid()
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,11 +63,7 @@ class ChannelGate(nn.Module):
         super().__init__()
         self.avg_pool = nn.AdaptiveAvgPool2d(1)
         self.max_pool = nn.AdaptiveMaxPool2d(1)
-        self.mlp = nn.Sequential(
-            nn.Conv2d(channels, _reduced(channels, reduction), 1),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(_reduced(channels, reduction), channels, 1),
-        )
+        self.mlp = channel_mlp(channels, reduction)
         self.sigmoid = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,19 +15,9 @@ PAPER_NOTE = ("The paper's numbers (Zhang, Tang et al. 2022) were measured on it
               "not scores our data should reach.")
 
 
-def cmc_figure(curves):
-    """A plotly line chart of the long CMC table (`shoekit.compare.cmc_curves`)."""
-    import plotly.express as px
-
-    figure = px.line(curves, x="rank", y="cmc", color="curve", markers=True,
-                     labels={"rank": "Rank k", "cmc": "Queries matched within the top k (%)", "curve": "Run · head"})
-    figure.update_layout(yaxis_range=[0, 101], height=420, margin=dict(l=10, r=10, t=30, b=10),
-                         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
-    return figure
-
-
 def main() -> None:
-    from shoekit.compare import cmc_curves, comparison_table, paper_table
+    from shoekit.compare import comparison_table, paper_table
+    from shoekit.figures.cmc import cmc_figure_interactive, read_cmc
 
     st.title("Compare runs")
     st.caption("How often each model finds the right shoe type, side by side.")
@@ -44,10 +34,17 @@ def main() -> None:
     if not runs or not chosen_heads:
         st.info("Pick at least one run and one feature head.", icon=":material/info:")
         return
-    curves = cmc_curves(runs, chosen_heads)
-    max_rank = st.slider("Show ranks up to", 1, int(curves["rank"].max()), min(20, int(curves["rank"].max())),
-                         key="compare_max_rank")
-    st.plotly_chart(cmc_figure(curves[curves["rank"] <= max_rank]), key="compare_cmc")
+    curves = {f"{run.name} · {head}": read_cmc(run.path, head)
+              for run in runs for head in run.heads if head in chosen_heads}
+    if not curves:
+        st.info("None of these runs was evaluated with the chosen feature heads.", icon=":material/info:")
+        return
+    longest = max(len(curve.cmc) for curve in curves.values())
+    max_rank = (st.slider("Show ranks up to", 1, longest, min(20, longest), key="compare_max_rank")
+                if longest > 1 else 1)
+    figure = cmc_figure_interactive(curves, max_rank=max_rank, title="")
+    figure.update_layout(height=440, margin=dict(l=10, r=10, t=10, b=10))
+    st.plotly_chart(figure, key="compare_cmc")
     st.caption(CMC_HELP)
     st.subheader("Rank-1/5/10 and mAP (%)")
     table = comparison_table(runs, chosen_heads)

@@ -33,20 +33,22 @@ def filtered(table):
 
 
 def sorted_queries(table, order: str):
-    """Queries by AP (queries without any correct gallery crop last), ties by position."""
-    table = table.assign(no_match=table["ap"].isna())
-    return table.sort_values(["no_match", "ap", "position"], ascending=[True, order == ORDERS[0], True])
+    """Queries by AP, best or worst first (`figures.ranked.query_order`: no-AP queries last)."""
+    from shoekit.figures.ranked import query_order
+
+    return table.iloc[query_order(table["ap"].to_numpy(), best_first=order == ORDERS[1])]
 
 
 def show_query(run, head: str, query, top: int) -> None:
     results = state.evaluation(str(run.path), head)
     positions, distances = results.top_matches(int(query.position), top)
-    images = [state.image_rgb(str(results.queries.image_path(int(query.position))))]
+    path = str(run.path)
+    images = [state.query_image(path, head, int(query.position))]
     captions = [f"query · {query.identity}"]
     colours = [BLUE]
     for rank, (position, distance) in enumerate(zip(positions, distances), start=1):
         identity = results.gallery.identities[position]
-        images.append(state.image_rgb(str(results.gallery.image_path(int(position)))))
+        images.append(state.gallery_image(path, head, int(position)))
         captions.append(f"#{rank} · {identity} · {distance:.3f}")
         colours.append(match_colour(identity == query.identity))
     hit = f"first correct match at rank {query.first_hit}" if query.first_hit else \

@@ -127,8 +127,7 @@ def show_results(run, head: str, queries: list[np.ndarray], label: str, key: str
     inputs = np.stack([state.model_input(path, crop) for crop in queries])
     bf16 = run.metrics[head].get("precision") == "bf16"
     table = state.search_table(path, head, inputs, top, bf16)
-    results = state.evaluation(path, head)
-    matches = [state.image_rgb(str(results.gallery.image_path(int(p)))) for p in table["position"]]
+    matches = [state.gallery_image(path, head, int(p)) for p in table["position"]]
     captions = [f"#{r.rank} · {r.identity} · {r.distance:.3f}" for r in table.itertuples()]
     tile_row([queries[0], *matches], [f"query ({len(queries)} crop{'s' * (len(queries) > 1)})", *captions],
              [BLUE] + [None] * len(matches), size=120, columns=min(len(matches) + 1, 11))

@@ -7,6 +7,7 @@ import streamlit as st
 
 from shoekit.errors import ShoekitError
 from shoekit.explain.options import CAM_METHOD_CLASSES, DEFAULT_LAYER, DEFAULT_METHOD
+from shoekit.figures.panels import image_panels
 from workbench import state
 from workbench.widgets import BLUE, match_colour, require_run, show_error, tile_row, uploaded_image
 
@@ -32,7 +33,7 @@ def choose_query(run, head: str):
         position = st.selectbox("Query crop", list(labels), format_func=labels.get, key="match_query",
                                 help="The evaluation's query crops (split 'query' of the dataset)")
         query = results.queries[position][0].numpy()
-        display = state.image_rgb(str(results.queries.image_path(position)))
+        display = state.query_image(str(run.path), head, position)
         return query, results.queries.identities[position], display, position
     uploaded = uploaded_image("Upload a shoe crop", key="match_upload",
                               help="A crop of one shoe, PNG or JPEG, at any size (it is resized)")
@@ -55,7 +56,7 @@ def top_matches(run, head: str, query: np.ndarray, position: int | None, top: in
 
 def show_matches(run, head: str, display, identity, positions, distances) -> None:
     results = state.evaluation(str(run.path), head)
-    images = [display] + [state.image_rgb(str(results.gallery.image_path(p))) for p in positions]
+    images = [display] + [state.gallery_image(str(run.path), head, int(p)) for p in positions]
     captions = ["query" + (f" · {identity}" if identity else "")]
     colours = [BLUE]
     for rank, (position, distance) in enumerate(zip(positions, distances), start=1):
@@ -82,9 +83,7 @@ def show_heatmaps(run, head: str, method: str, layer: str, query, identity, posi
                                               float(distance), identity)
             verdict = {True: " (same type as the query)", False: " (another type)"}.get(pair.correct, "")
             st.markdown(f"**Match #{rank}**: shoe type {pair.identity}{verdict}, distance {pair.distance:.3f}")
-            images = [pair.query.image, pair.query.overlay, pair.query.guided_gradcam_image,
-                      pair.match.image, pair.match.overlay, pair.match.guided_gradcam_image]
-            tile_row(images, headers, [BLUE, None, None, match_colour(pair.correct), None, None], size=130)
+            tile_row(image_panels(pair.query) + image_panels(pair.match), headers, [BLUE, None, None, match_colour(pair.correct), None, None], size=130)
 
 
 def main() -> None:

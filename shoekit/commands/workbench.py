@@ -1,0 +1,75 @@
+"""`shoekit workbench`: open the Streamlit workbench (workbench/app.py) on the run folders."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+RUNS_ENV = "SHOEKIT_RUNS"
+DEFAULT_PORT = 8501
+
+
+def workbench_app() -> Path:
+    """workbench/app.py beside the shoekit package (a source checkout or editable install)."""
+    import shoekit
+    from shoekit.errors import ShoekitError
+
+    app = Path(shoekit.__file__).resolve().parent.parent / "workbench" / "app.py"
+    if not app.is_file():
+        raise ShoekitError(f"{app}: the workbench app is not there; it ships with the source checkout, "
+                           "so install shoekit from it with `pip install -e .`")
+    return app
+
+
+def streamlit_command(app: Path, port: int, headless: bool) -> list[str]:
+    """The `python -m streamlit run` command line for the app."""
+    import sys
+
+    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+            "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false"]
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "workbench", help="open the Streamlit workbench on trained runs",
+        description="Start the shoekit workbench (a Streamlit app) on localhost: match and explain "
+        "queries with Grad-CAM, compare runs' CMC curves and metrics, browse ranked galleries and the "
+        "CCTV simulation, and search the gallery with your own CCTV frames or videos. It reads run "
+        "folders made by shoekit train + evaluate (or shoekit demo) and never retrains. Ctrl+C stops it.")
+    parser.add_argument("--runs", type=Path, default=None, metavar="DIR",
+                        help=f"folder of run folders (default: ${RUNS_ENV}, else demo/runs, or "
+                        "demo/runs with --demo)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N",
+                        help="port on localhost to serve the workbench on (default: %(default)s)")
+    parser.add_argument("--demo", action="store_true",
+                        help="first build, train and evaluate the embedded demo into demo/ if it is not "
+                        "there yet (shoekit demo; a few minutes on 2 CPU cores)")
+    parser.add_argument("--no-browser", action="store_true",
+                        help="do not open a web browser; just serve (default: open one)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import importlib.util
+    import logging
+    import subprocess
+
+    from shoekit.demo import DemoSettings, run_demo
+    from shoekit.errors import ShoekitError
+
+    if importlib.util.find_spec("streamlit") is None:
+        raise ShoekitError("streamlit is not installed in this Python; install it with "
+                           "`pip install streamlit` (or reinstall shoekit with its dependencies)")
+    app = workbench_app()
+    runs = args.runs or (DemoSettings().out / "runs" if args.demo else None)
+    if args.demo:
+        run_demo(DemoSettings())
+    env = dict(os.environ)
+    if runs is not None:
+        env[RUNS_ENV] = str(runs)
+    logging.getLogger(__name__).info("serving the workbench at http://localhost:%d on runs in %s; Ctrl+C stops it",
+                                     args.port, env.get(RUNS_ENV, "demo/runs"))
+    code = subprocess.call(streamlit_command(app, args.port, headless=args.no_browser), env=env)
+    print(f"workbench stopped (streamlit exit code {code})")
+    return code

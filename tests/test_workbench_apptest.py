@@ -1,0 +1,184 @@
+"""The workbench in Streamlit's AppTest: every page renders, widgets work, bad input is explained.
+
+The app runs in-process on the session's tiny trained run (32 px crops); heatmaps are limited to
+one match per query to keep the file fast on 2 cores.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.workbench_fixtures import (BROKEN_RUN, frame_png, huge_png, runs_root, sixteen_bit_png,  # noqa: F401
+                                      video_avi)
+
+APP = Path(__file__).resolve().parent.parent / "workbench" / "app.py"
+PAGES = {"match": "Match & explain", "compare": "Compare runs", "gallery": "Ranked gallery",
+         "data": "Data & CCTV simulation", "investigate": "Investigate"}
+TIMEOUT_S = 180
+
+
+def open_app(monkeypatch, root: Path) -> AppTest:
+    """The app on runs folder `root` after its first run (the default page: Match & explain)."""
+    monkeypatch.setenv("SHOEKIT_RUNS", str(root))
+    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    app.session_state["match_explained"] = 1
+    return checked(app.run())
+
+
+def checked(app: AppTest) -> AppTest:
+    """`app` after asserting that its last run raised nothing."""
+    assert not app.exception, [element.value for element in app.exception]
+    return app
+
+
+def visit(app: AppTest, page: str) -> AppTest:
+    checked(app.switch_page(f"views/{page}.py").run())
+    assert [title.value for title in app.title] == [PAGES[page]]
+    return app
+
+
+def captions(app: AppTest) -> list[str]:
+    return [caption for image in app.image for caption in image.captions]
+
+
+def errors(app: AppTest) -> list[str]:
+    return [error.value for error in app.error]
+
+
+def test_every_page_renders_with_its_key_widgets(monkeypatch, runs_root):
+    app = open_app(monkeypatch, runs_root)
+    assert app.selectbox(key="run").value == "tiny_dual"
+    assert app.selectbox(key="head").value == "max"
+    expected = {"match": ("match_query", "match_method", "match_layer"), "compare": ("compare_runs",),
+                "gallery": ("gallery_order", "gallery_top"), "data": ("data_split", "sim_camera"),
+                "investigate": ("inv_source",)}
+    for page, keys in expected.items():
+        visit(app, page)
+        for key in keys:
+            assert any(widget.key == key for kind in ("selectbox", "radio", "slider", "multiselect")
+                       for widget in app.get(kind)), f"{page}: no widget {key}"
+        assert not errors(app), f"{page}: {errors(app)}"
+
+
+def test_a_query_gives_matches_and_heatmaps(monkeypatch, runs_root):
+    app = visit(open_app(monkeypatch, runs_root), "match")
+    app.selectbox(key="match_query").set_value(3)
+    app.slider(key="match_top").set_value(3)
+    checked(app.run())
+    shown = captions(app)
+    assert shown[0].startswith("query · id")
+    assert sum(caption.startswith("#") for caption in shown) == 3
+    for header in ("Query · Grad-CAM", "Query · Guided Grad-CAM", "Match · Grad-CAM", "Match · Guided Grad-CAM"):
+        assert shown.count(header) == 1  # heatmaps of one match, as the test asked
+    app.selectbox(key="match_method").set_value("gradcam++")
+    app.selectbox(key="match_layer").set_value("layer3")
+    checked(app.run())
+    assert captions(app).count("Match · Grad-CAM") == 1
+
+
+def test_uploads_are_searched_or_explained_away(monkeypatch, runs_root):
+    app = visit(open_app(monkeypatch, runs_root), "match")
+    app.slider(key="match_top").set_value(2)
+    app.radio(key="match_source").set_value("Upload a crop")
+    checked(app.run())
+    assert any("Upload a crop" in info.value for info in app.info)
+    app.file_uploader(key="match_upload").set_value(("notes.png", b"this is not an image", "image/png"))
+    checked(app.run())
+    assert any("notes.png: not an image file" in error for error in errors(app))
+    app.file_uploader(key="match_upload").set_value(("huge.png", huge_png(), "image/png"))
+    checked(app.run())
+    assert any("huge.png" in error and "megapixel" in error for error in errors(app))
+    app.file_uploader(key="match_upload").set_value(("scan16.png", sixteen_bit_png(), "image/png"))
+    checked(app.run())
+    assert not errors(app)
+    assert any("16" in caption.value and "scan16.png" in caption.value for caption in app.caption)
+    assert sum(caption.startswith("#") for caption in captions(app)) == 2
+
+
+def test_compare_page_has_chart_and_paper_numbers(monkeypatch, runs_root):
+    app = visit(open_app(monkeypatch, runs_root), "compare")
+    assert len(app.get("plotly_chart")) == 1
+    table = app.dataframe[0].value
+    assert set(table["head"]) == {"fc", "avg", "max", "maxavg"}
+    assert table.loc[table["head"] == "max", "paper_rank1"].item() == pytest.approx(73.93)
+    assert any("private" in caption.value for caption in app.caption)
+    app.multiselect(key="compare_heads").set_value(["max"])
+    checked(app.run())
+    assert list(app.dataframe[0].value["head"]) == ["max"]
+
+
+def test_ranked_gallery_orders_and_filters(monkeypatch, runs_root):
+    app = visit(open_app(monkeypatch, runs_root), "gallery")
+    headers = [markdown.value for markdown in app.markdown if markdown.value.startswith("**Query")]
+    assert len(headers) == 5  # first page of the tiny run's 6 queries
+    app.radio(key="gallery_order").set_value("Best first")
+    app.multiselect(key="gallery_filter_camera").set_value(["cam1"])
+    app.slider(key="gallery_top").set_value(2)
+    checked(app.run())
+    headers = [markdown.value for markdown in app.markdown if markdown.value.startswith("**Query")]
+    assert len(headers) == 3  # the tiny dataset's cam1 queries
+    borders = [caption for caption in captions(app) if caption.startswith("#")]
+    assert len(borders) == 6
+
+
+def test_data_page_browses_and_simulates(monkeypatch, runs_root):
+    app = visit(open_app(monkeypatch, runs_root), "data")
+    assert app.dataframe[0].value.loc["train", "crops"] == 32
+    app.selectbox(key="data_split").set_value("train")
+    checked(app.run())
+    assert sum(caption.startswith("cam") for caption in captions(app)) == 8
+    before = [caption for caption in captions(app) if caption.startswith("CCTV crop")]
+    app.selectbox(key="sim_view").set_value("front")
+    app.slider(key="sim_rotation_cam1_0").set_value(45.0)
+    checked(app.run())
+    after = [caption for caption in captions(app) if caption.startswith("CCTV crop")]
+    assert len(before) == len(after) == 1 and before != after
+    assert "After toe–heel alignment" in captions(app)
+
+
+def test_investigate_a_frame_and_a_video(monkeypatch, runs_root, tmp_path):
+    app = visit(open_app(monkeypatch, runs_root), "investigate")
+    app.file_uploader(key="inv_image").set_value(("frame.png", frame_png(), "image/png"))
+    app.slider(key="inv_top").set_value(3)
+    checked(app.run())
+    assert "query (1 crop)" in captions(app)
+    assert [button.label for button in app.get("download_button")] == [
+        "Export ranked result (CSV)", "Export result sheet (PNG)"]
+    app.number_input(key="inv_box_w").set_value(40)
+    app.toggle(key="inv_align").set_value(True)
+    checked(app.run())
+    assert any(caption.startswith("Crop 40×") for caption in captions(app))
+    assert "Aligned crop: what is searched" in captions(app)
+    app.button(key="inv_add").click()
+    checked(app.run())
+    app.button(key="inv_add").click()
+    checked(app.run())
+    app.toggle(key="inv_case_search").set_value(True)
+    checked(app.run())
+    assert "query (2 crops)" in captions(app)
+    app.radio(key="inv_source").set_value("A video file")
+    checked(app.run())
+    video = video_avi(tmp_path / "walk.avi").read_bytes()
+    app.file_uploader(key="inv_video").set_value(("walk.avi", video, "video/x-msvideo"))
+    checked(app.run())
+    assert app.get("select_slider")[0].options == ["0", "2", "4"]
+    assert not errors(app)
+    app.file_uploader(key="inv_video").set_value(("walk.avi", b"not a video", "video/x-msvideo"))
+    checked(app.run())
+    assert any("walk.avi" in error or "OpenCV cannot open" in error for error in errors(app))
+
+
+def test_no_runs_and_broken_runs_are_explained(monkeypatch, runs_root, tmp_path):
+    app = open_app(monkeypatch, runs_root)
+    skipped = [caption.value for caption in app.sidebar.caption]
+    assert any(BROKEN_RUN in caption and "another shoekit version" in caption for caption in skipped)
+    empty = tmp_path / "no_runs_here"
+    app = open_app(monkeypatch, empty)
+    for page in PAGES:
+        visit(app, page)
+        if page != "data":
+            assert any("shoekit demo" in info.value for info in app.info), page
+    assert any(str(empty) in warning.value for warning in app.sidebar.warning)
