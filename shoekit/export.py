@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from shoekit.errors import CheckpointError
@@ -32,6 +33,7 @@ EXPORT_DIR = "export"
 EXPORTERS: tuple[str, ...] = ("dynamo", "torchscript")
 OPSET = 18
 METADATA_FORMAT = "shoekit-features-1"
+PARITY_MIN_COSINE = 0.999
 
 
 def default_export_path(run_dir: str | Path, head: str) -> Path:
@@ -97,3 +99,23 @@ def export_onnx(run_dir: str | Path, head: str = "max", out: str | Path | None =
         proto.metadata_props.add(key=key, value=value)
     atomic_write(out, lambda tmp: onnx.save(proto, str(tmp)))
     return ExportReport(out, head, dim, size, fingerprint, exporter, out.stat().st_size / 2 ** 20)
+
+
+def check_parity(run_dir: str | Path, onnx_path: str | Path, num_crops: int = 8, seed: int = 0) -> float:
+    """Smallest cosine similarity between torch fp32 and onnxruntime features of random crops."""
+    from shoekit.onnx_backend import OnnxFeatureModel
+
+    run = load_run(run_dir)
+    session = OnnxFeatureModel(onnx_path)
+    size = run.config.image_size
+    crops = torch.rand(num_crops, 3, size, size, generator=torch.Generator().manual_seed(seed))
+    with torch.inference_mode():
+        expected = FeatureExtractor(run.model.float().eval(), session.head)(crops).numpy()
+    return float(cosine_similarities(expected, session(crops.numpy())).min())
+
+
+def cosine_similarities(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two (N, D) arrays: (N,) float64."""
+    first, second = np.asarray(first, np.float64), np.asarray(second, np.float64)
+    norms = np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1)
+    return (first * second).sum(axis=1) / np.maximum(norms, 1e-30)

@@ -91,3 +91,35 @@ def extract_onnx_features(models: dict[str, OnnxFeatureModel], dataset, batch_si
             outputs[head].append(model(batch))
     return {head: np.concatenate(chunks) if chunks else np.zeros((0, 0), np.float32)
             for head, chunks in outputs.items()}
+
+
+def load_exports(run_dir: str | Path, fingerprint: str, image_size: int, heads=None, paths=(),
+                 device: str = "cpu") -> dict[str, OnnxFeatureModel]:
+    """{head: model} of the ONNX files evaluating `run_dir`, each checked against its weights.
+
+    `paths` given: those files (heads from their metadata; `heads`, when given, must match).
+    Otherwise RUN/export/HEAD.onnx for each of `heads`, or for every head exported when None.
+    """
+    from shoekit.export import default_export_path
+    from shoekit.models import HEADS
+
+    if paths:
+        models = [OnnxFeatureModel(path, device) for path in paths]
+    else:
+        wanted = heads or [head for head in HEADS if default_export_path(run_dir, head).is_file()]
+        if not wanted:
+            raise CheckpointError(f"{Path(run_dir) / 'export'}: no ONNX exports; make one with "
+                                  f"shoekit export {run_dir} --head max")
+        models = [OnnxFeatureModel(default_export_path(run_dir, head), device) for head in wanted]
+    found = {}
+    for model in models:
+        model.check_weights(fingerprint, run_dir)
+        if model.image_size != image_size:
+            raise CheckpointError(f"{model.path}: exported for {model.image_size} px input but {run_dir} "
+                                  f"uses {image_size} px; export it again")
+        found[model.head] = model
+    if heads and set(heads) != set(found):
+        raise CheckpointError(f"ONNX files {', '.join(str(m.path) for m in models)} hold heads "
+                              f"{sorted(found)}, not the requested {sorted(heads)}; drop --head or "
+                              "export the missing heads")
+    return found

@@ -74,6 +74,13 @@ def check_size(name: str, width: int, height: int, min_side: int, max_pixels: in
     return []
 
 
+def source_name(source: str | Path | BinaryIO) -> str:
+    """A path as given, else a file object's `name`, else "uploaded image"."""
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return str(getattr(source, "name", "uploaded image"))
+
+
 def load_query_image(source: str | Path | BinaryIO, name: str | None = None, min_side: int = MIN_SIDE,
                      max_pixels: int = MAX_PIXELS) -> QueryImage:
     """Open a query image from a path or a binary file object (e.g. an upload) as RGB.
@@ -82,7 +89,7 @@ def load_query_image(source: str | Path | BinaryIO, name: str | None = None, min
     naming the image and the fix when it is missing, not an image, damaged, too small or too
     large; returns the RGB pixels with notes on every conversion made.
     """
-    name = name or str(getattr(source, "name", source) if not isinstance(source, (str, Path)) else source)
+    name = name or source_name(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -97,6 +104,8 @@ def load_query_image(source: str | Path | BinaryIO, name: str | None = None, min
                 return QueryImage(name=name, rgb=to_rgb(upright), notes=notes)
     except FileNotFoundError as error:
         raise ImageError(f"{name}: no such file; check the path") from error
+    except PermissionError as error:
+        raise ImageError(f"{name}: permission denied; make the file readable or copy it elsewhere") from error
     except IsADirectoryError as error:
         raise ImageError(f"{name}: is a folder, not an image file; give the path of one image") from error
     except UnidentifiedImageError as error:

@@ -15,10 +15,22 @@ from shoekit.explain import (CAM_METHODS, DEFAULT_LAYER, ClassTarget, Explainer,
                              load_evaluation, search_gallery, target_layer_names)
 from shoekit.models import HEADS, build_model
 
-SIZE = 64          # px: layer4 is 2×2 here, so the default layer gives a non-trivial map
+SIZE = 32          # px, like the trained fixture; layer3.5 (2×2 here) gives a non-trivial map
+LARGE = 64         # px: layer4 is 2×2 here, so the default layer gives a non-trivial map
 # The trained fixture model sees 32 px crops: layer4 is 1×1 there (a constant map), so the trained
 # checks use layer2.3 (4×4) with LayerCAM, which gives a non-degenerate map at that depth.
 TRAINED_LAYER, TRAINED_METHOD = "layer2.3", "layercam"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread while this module runs: for 32-64 px tensors intra-op threads cost more
+    than they give, badly so on a loaded 2-core machine (one explain_query: 0.9 s with 1 thread,
+    8-15 s with 2, measured under load). The previous setting is restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -38,15 +50,15 @@ def similarity_targets(explainer: Explainer, images: torch.Tensor) -> list[Simil
     return [SimilarityTarget(features[(i + 1) % len(images)], explainer.head) for i in range(len(images))]
 
 
-def assert_heatmaps(cams: np.ndarray, count: int) -> None:
-    assert cams.shape == (count, SIZE, SIZE) and cams.dtype == np.float32
+def assert_heatmaps(cams: np.ndarray, count: int, size: int = SIZE) -> None:
+    assert cams.shape == (count, size, size) and cams.dtype == np.float32
     assert cams.min() >= 0 and cams.max() <= 1 + 1e-6
     assert all(cam.max() > 0.99 and cam.std() > 0 for cam in cams), "expected a non-constant map per image"
 
 
 @pytest.mark.parametrize("method", sorted(CAM_METHODS))
 def test_each_method_gives_heatmaps_in_unit_range(model, images, method):
-    explainer = Explainer(model, head="max", method=method)
+    explainer = Explainer(model, head="max", method=method, layer="layer3.5")
     assert_heatmaps(explainer.cams(images, similarity_targets(explainer, images)), len(images))
 
 
@@ -63,17 +75,20 @@ def test_class_targets_give_heatmaps(model, images):
     assert len(explained) == 2 and explained[0].cam.shape == (SIZE, SIZE)
 
 
-def test_pair_explanation_arrays_are_ready_to_draw(model, images):
+def test_pair_explanation_arrays_are_ready_to_draw(model):
+    """Default layer (layer4.2) on 64 px crops: every array has the input's size."""
     explainer = Explainer(model, head="max")
+    images = torch.rand(2, 3, LARGE, LARGE, generator=torch.Generator().manual_seed(1))
     pair = explainer.explain_pair(images[0], images[1])
     for side, image in ((pair.query, images[0]), (pair.match, images[1])):
         np.testing.assert_array_equal(side.image, np.rint(image.permute(1, 2, 0).numpy() * 255).astype(np.uint8))
-        assert side.cam.shape == (SIZE, SIZE) and 0 <= side.cam.min() and side.cam.max() <= 1 + 1e-6
-        assert side.overlay.shape == (SIZE, SIZE, 3) and side.overlay.dtype == np.uint8
-        assert side.guided_backprop.shape == (SIZE, SIZE, 3) and np.isfinite(side.guided_backprop).all()
+        assert_heatmaps(side.cam[None], 1, LARGE)
+        assert side.overlay.shape == (LARGE, LARGE, 3) and side.overlay.dtype == np.uint8
+        assert side.guided_backprop.shape == (LARGE, LARGE, 3) and np.isfinite(side.guided_backprop).all()
         assert np.abs(side.guided_backprop).max() > 0
         np.testing.assert_allclose(side.guided_gradcam, side.guided_backprop * side.cam[..., None], rtol=1e-6)
-        assert side.guided_gradcam_image.dtype == np.uint8 and side.guided_backprop_image.shape == (SIZE, SIZE, 3)
+        assert side.guided_gradcam_image.dtype == np.uint8
+        assert side.guided_backprop_image.shape == (LARGE, LARGE, 3)
     features = explainer.features(images)
     assert pair.similarity == pytest.approx(float(features[0] @ features[1]), abs=1e-5)
     assert pair.distance == pytest.approx(1 - pair.similarity)
@@ -85,10 +100,10 @@ def test_pair_is_explained_in_both_directions(model, images):
     explainer = Explainer(model, head="avg", layer="layer3.5")
     pair = explainer.explain_pair(images[0], images[1])
     features = explainer.features(images)
-    np.testing.assert_allclose(pair.query.cam, explainer.cams(images[:1], [SimilarityTarget(features[1], "avg")])[0],
-                               atol=1e-4)
-    np.testing.assert_allclose(pair.match.cam, explainer.cams(images[1:], [SimilarityTarget(features[0], "avg")])[0],
-                               atol=1e-4)
+    query_to_match = explainer.cams(images[:1], [SimilarityTarget(features[1], "avg")])[0]
+    match_to_query = explainer.cams(images[1:], [SimilarityTarget(features[0], "avg")])[0]
+    np.testing.assert_allclose(pair.query.cam, query_to_match, atol=1e-4)
+    np.testing.assert_allclose(pair.match.cam, match_to_query, atol=1e-4)
 
 
 def test_query_against_matches_keeps_rank_order_identities_and_distances(model, images):
@@ -106,7 +121,7 @@ def test_callers_model_is_left_unchanged(images):
     model = build_model("cbam", num_classes=3).train()
     state = {name: value.clone() for name, value in model.state_dict().items()}
     modules = [(name, type(module), id(module)) for name, module in model.named_modules()]
-    explainer = Explainer(model, head="maxavg", layer="layer4.1")
+    explainer = Explainer(model, head="maxavg", layer="layer3.5")
     explainer.explain_pair(images[0], images[1])
     explainer.explain_classes(images[:1])
     assert model.training, "the caller's train/eval mode is kept"
@@ -175,8 +190,8 @@ def test_masking_the_hottest_fifth_lowers_similarity_more_than_a_random_fifth(tr
 
     rng = np.random.default_rng(0)
     hot_drop = similarity_drop(np.stack([hottest(cam, 0.2, rng) for cam in cams])).mean()
-    random_drop = torch.stack([similarity_drop(np.stack([hottest(rng.random(cam.shape), 0.2, rng) for cam in cams]))
-                               for _ in range(5)]).mean()
+    random_masks = [np.stack([hottest(rng.random(cam.shape), 0.2, rng) for cam in cams]) for _ in range(5)]
+    random_drop = torch.stack([similarity_drop(masks) for masks in random_masks]).mean()
     assert hot_drop > random_drop > 0, f"hottest 20%: {hot_drop:.4f}, random 20%: {random_drop:.4f}"
 
 
@@ -211,7 +226,8 @@ def test_explain_command_writes_panels_for_an_index_and_a_path(trained_run, tmp_
     out = tmp_path / "by_index"
     assert main(["explain", str(trained_run), "--query", "0", "--top", "2", "--out", str(out),
                  "--layer", "layer3.5", "--tile", "48"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["explanation.png", "matches.csv", "pair_01.png", "pair_02.png"]
+    written = sorted(path.name for path in out.iterdir())
+    assert written == ["explanation.png", "matches.csv", "pair_01.png", "pair_02.png"]
     assert "explained query 0" in capsys.readouterr().out.strip().splitlines()[-1]
     query_path = tmp_path / "my query.png"
     shutil.copy(load_evaluation(trained_run, "max").queries.image_path(3), query_path)
@@ -235,3 +251,11 @@ def test_explain_command_asks_for_evaluation_first(trained_run, tmp_path, capsys
     shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("eval"))
     assert main(["explain", str(run), "--query", "0", "--out", str(tmp_path / "out")]) == 2
     assert "shoekit evaluate" in capsys.readouterr().err
+
+
+def test_public_names_resolve():
+    import shoekit.explain
+    import shoekit.figures
+
+    for package in (shoekit.explain, shoekit.figures):
+        assert all(getattr(package, name) is not None for name in package.__all__)

@@ -127,9 +127,11 @@ def test_ranked_gallery_orders_and_filters(monkeypatch, runs_root):
 def test_data_page_browses_and_simulates(monkeypatch, runs_root):
     app = visit(open_app(monkeypatch, runs_root), "data")
     assert app.dataframe[0].value.loc["train", "crops"] == 32
-    app.selectbox(key="data_split").set_value("train")
-    checked(app.run())
+    assert app.selectbox(key="data_split").value == "train"
     assert sum(caption.startswith("cam") for caption in captions(app)) == 8
+    app.selectbox(key="data_split").set_value("distractor")
+    checked(app.run())
+    assert sum(caption.startswith("cam") for caption in captions(app)) == 3
     before = [caption for caption in captions(app) if caption.startswith("CCTV crop")]
     app.selectbox(key="sim_view").set_value("front")
     app.slider(key="sim_rotation_cam1_0").set_value(45.0)
@@ -142,8 +144,10 @@ def test_data_page_browses_and_simulates(monkeypatch, runs_root):
 def test_investigate_a_frame_and_a_video(monkeypatch, runs_root, tmp_path):
     app = visit(open_app(monkeypatch, runs_root), "investigate")
     app.file_uploader(key="inv_image").set_value(("frame.png", frame_png(), "image/png"))
+    checked(app.run())
     app.slider(key="inv_top").set_value(3)
     checked(app.run())
+    assert sum(caption.startswith("#") for caption in captions(app)) == 3
     assert "query (1 crop)" in captions(app)
     assert [button.label for button in app.get("download_button")] == [
         "Export ranked result (CSV)", "Export result sheet (PNG)"]

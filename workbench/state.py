@@ -20,7 +20,7 @@ from shoekit.catalog import RunCatalog, RunSummary, discover_runs
 RUNS_ENV = "SHOEKIT_RUNS"
 DEFAULT_RUNS = "demo/runs"
 CATALOG_TTL_S = 30
-DEMO_HINT = ("Make a first run with **`shoekit demo`** (about ten minutes on 2 CPU cores: it draws "
+DEMO_HINT = ("Make a first run with **`shoekit demo`** (a few minutes on 2 CPU cores: it draws "
              "procedural shoes, simulates CCTV crops, trains and evaluates a model into `demo/runs`), "
              "or `shoekit workbench --demo`, which does the same and then opens this workbench. "
              "Runs made with `shoekit train` + `shoekit evaluate` elsewhere: type their folder in the "

@@ -16,6 +16,7 @@ from workbench import state
 TILE_PX = 150
 BORDER_PX = 6
 BLUE = (31, 78, 156)
+PLAIN_FRAME = (225, 225, 225)
 TOE_COLOUR = (0, 200, 60)
 HEEL_COLOUR = (255, 140, 0)
 HEAD_HELP = ("How the model turns a crop into the numbers that are compared. "
@@ -77,9 +78,10 @@ def enlarged(image: np.ndarray, size: int = TILE_PX) -> np.ndarray:
 
 def tile(image: np.ndarray, caption: str, colour: tuple[int, int, int] | None = None,
          size: int = TILE_PX) -> None:
-    """One image as a `size` px square (as the model sees it), framed in `colour` if given."""
-    square = fit_tile(image, size)
-    st.image(square if colour is None else add_border(square, colour, BORDER_PX), caption=caption)
+    """One image as a `size` px square (as the model sees it), framed in `colour` (a light
+    grey frame when None, so framed and unframed tiles line up)."""
+    st.image(add_border(fit_tile(image, size), colour or PLAIN_FRAME, BORDER_PX), caption=caption,
+             width=size + 2 * BORDER_PX)
 
 
 def tile_row(images: Sequence[np.ndarray], captions: Sequence[str],

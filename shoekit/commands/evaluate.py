@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from shoekit.commands.index import add_index_arguments, index_settings
 from shoekit.models.heads import HEADS
 
 
@@ -16,7 +17,8 @@ def register(subparsers) -> None:
         "updates RUN/metrics.json.")
     parser.add_argument("run", metavar="RUN", help="run folder made by shoekit train")
     parser.add_argument("--head", action="append", choices=HEADS, dest="heads",
-                        help="feature head; repeat for several (default: all of fc, avg, max, maxavg)")
+                        help="feature head; repeat for several (default: all of fc, avg, max, maxavg; with "
+                        "--backend onnx all heads exported to RUN/export)")
     parser.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine",
                         help="distance between L2-normalised features (default: %(default)s)")
     parser.add_argument("--data", help="dataset folder to evaluate on (default: the run's own)")
@@ -28,6 +30,16 @@ def register(subparsers) -> None:
                         "(Market-1501 rule; needs a camera column)")
     parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                        help="extract features with the torch model or with onnxruntime from the run's "
+                        "ONNX exports (shoekit export) (default: %(default)s)")
+    parser.add_argument("--onnx-model", action="append", dest="onnx_models", default=[], metavar="FILE",
+                        help="ONNX file to use with --backend onnx instead of RUN/export/HEAD.onnx; repeatable")
+    parser.add_argument("--index-depth", type=int, default=1000,
+                        help="ranking depth when an index ranks (--index flat/ivfpq/hnsw, or auto with "
+                        "a gallery of --exact-threshold crops or more); positives beyond it count as "
+                        "misses and are reported (default: %(default)s)")
+    add_index_arguments(parser, kind_flag="--index")
     parser.set_defaults(func=run)
 
 
@@ -45,9 +57,13 @@ def print_results(run_dir, results: dict[str, dict]) -> None:
 def run(args: argparse.Namespace) -> int:
     from shoekit.evaluate import evaluate_run
 
-    results = evaluate_run(args.run, heads=tuple(args.heads or HEADS), metric=args.metric, data=args.data,
-                           batch_size=args.batch_size, bf16=args.bf16,
+    from shoekit.distributed import is_main_process
+
+    results = evaluate_run(args.run, heads=tuple(args.heads) if args.heads else None, metric=args.metric,
+                           data=args.data, batch_size=args.batch_size, bf16=args.bf16,
                            same_camera_junk=args.same_camera_junk, device=args.device,
-                           progress=not args.no_progress)
-    print_results(args.run, results)
+                           progress=not args.no_progress, backend=args.backend, onnx_models=args.onnx_models,
+                           index=index_settings(args), index_depth=args.index_depth)
+    if is_main_process():
+        print_results(args.run, results)
     return 0

@@ -25,16 +25,19 @@ def register(subparsers) -> None:
     parser.add_argument("--query", required=True, metavar="PATH|INDEX",
                         help="an image file (searched against the run's saved gallery features), or the "
                         "position of a query among the run's query crops (0 = first query row)")
-    parser.add_argument("--top", type=int, default=5, help="number of best matches to explain (default: %(default)s)")
+    parser.add_argument("--top", type=int, default=5,
+                        help="number of best matches to explain (default: %(default)s)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the PNG panels (created)")
-    parser.add_argument("--head", choices=HEADS, default="max", help="feature head the similarity is taken on (default: %(default)s)")
+    parser.add_argument("--head", choices=HEADS, default="max",
+                        help="feature head the similarity is taken on (default: %(default)s)")
     parser.add_argument("--method", choices=tuple(CAM_METHOD_CLASSES), default=DEFAULT_METHOD,
                         help="CAM method from pytorch-grad-cam (default: %(default)s)")
     parser.add_argument("--layer", default=DEFAULT_LAYER,
                         help="target layer: a stage 'layerN' (N = 1-4) or a bottleneck 'layerN.i' "
-                        "(layer1.0-2, layer2.0-3, layer3.0-5, layer4.0-2); deeper is coarser (default: %(default)s, "
-                        "the last bottleneck)")
-    parser.add_argument("--tile", type=int, default=128, help="size of each image in the PNG panels, px (default: %(default)s)")
+                        "(layer1.0-2, layer2.0-3, layer3.0-5, layer4.0-2); deeper is coarser "
+                        "(default: %(default)s, the last bottleneck)")
+    parser.add_argument("--tile", type=int, default=128,
+                        help="size of each image in the PNG panels, px (default: %(default)s)")
     parser.set_defaults(func=run)
 
 

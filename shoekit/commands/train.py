@@ -65,7 +65,9 @@ def register(subparsers) -> None:
         "train", help="train a model on a dataset folder",
         description="Train ResNet50 with an attention module as a shoe-type classifier on split "
         "'train' of a dataset folder. Writes RUN/config.json, train_log.csv, checkpoint.pt "
-        "(atomically, every epoch) and metrics.json. A killed run continues with --resume RUN.")
+        "(atomically, every epoch) and metrics.json. A killed run continues with --resume RUN. "
+        "Several processes: torchrun --nproc-per-node N -m shoekit train ... (DistributedDataParallel, "
+        "gloo on CPUs, nccl on GPUs; --batch-size is the global batch).")
     parser.add_argument("--out", help="run folder to create (required unless --resume)")
     parser.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN from its last "
                         "checkpoint, with its saved config (other options are ignored)")
@@ -77,6 +79,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from shoekit.distributed import is_main_process
     from shoekit.train import train
 
     if not args.resume and not (args.out and args.data):
@@ -84,12 +87,17 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     run_dir = args.resume or args.out
     summary = train(config, run_dir, resume=bool(args.resume), progress=not args.no_progress)
+    if args.evaluate:
+        from shoekit.evaluate import evaluate_run
+
+        results = evaluate_run(run_dir, progress=not args.no_progress)
+    if not is_main_process():
+        return 0
     print(f"trained {run_dir}: {summary['epochs']} epochs, loss {summary['final_loss']:.4f}, "
           f"train accuracy {100 * summary['final_accuracy']:.1f}%, "
           f"{summary['images_per_s']:.0f} images/s ({summary['precision']})")
     if args.evaluate:
         from shoekit.commands.evaluate import print_results
-        from shoekit.evaluate import evaluate_run
 
-        print_results(run_dir, evaluate_run(run_dir, progress=not args.no_progress))
+        print_results(run_dir, results)
     return 0

@@ -8,6 +8,8 @@ from pathlib import Path
 
 RUNS_ENV = "SHOEKIT_RUNS"
 DEFAULT_PORT = 8501
+STOP_TIMEOUT_S = 10
+PRIMARY_COLOUR = "#1f4e9c"  # a calm blue for sliders and buttons (Streamlit's default is red)
 
 
 def workbench_app() -> Path:
@@ -27,7 +29,8 @@ def streamlit_command(app: Path, port: int, headless: bool) -> list[str]:
     import sys
 
     return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-            "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false"]
+            "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false",
+            "--client.toolbarMode", "minimal", "--theme.primaryColor", PRIMARY_COLOUR]
 
 
 def register(subparsers) -> None:
@@ -53,7 +56,6 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import importlib.util
     import logging
-    import subprocess
 
     from shoekit.demo import DemoSettings, run_demo
     from shoekit.errors import ShoekitError
@@ -70,6 +72,26 @@ def run(args: argparse.Namespace) -> int:
         env[RUNS_ENV] = str(runs)
     logging.getLogger(__name__).info("serving the workbench at http://localhost:%d on runs in %s; Ctrl+C stops it",
                                      args.port, env.get(RUNS_ENV, "demo/runs"))
-    code = subprocess.call(streamlit_command(app, args.port, headless=args.no_browser), env=env)
+    code = serve(streamlit_command(app, args.port, headless=args.no_browser), env)
     print(f"workbench stopped (streamlit exit code {code})")
     return code
+
+
+def serve(command: list[str], env: dict[str, str]) -> int:
+    """Run streamlit until it exits; a SIGTERM or Ctrl+C here stops it too (no orphan server)."""
+    import signal
+    import subprocess
+
+    process = subprocess.Popen(command, env=env)
+    previous = signal.signal(signal.SIGTERM, lambda *_: process.terminate())
+    try:
+        return process.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

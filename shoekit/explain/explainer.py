@@ -37,7 +37,8 @@ class Explainer:
     Images are model inputs: raw RGB `(3, H, W)` (or `(B, 3, H, W)`) float in [0, 1], already
     resized (`shoekit.data.eval_transform`). Everything runs in fp32 on the model's device, on
     a private copy made here: the caller's model is never modified (guided backprop swaps
-    ReLUs, CAMs fill `.grad`). Rebuild the explainer after changing the model's weights.
+    ReLUs, CAMs fill `.grad`). Rebuild the explainer after changing the model's weights. Not
+    thread-safe (guided backprop swaps the copy's ReLUs while it runs): one explainer per thread.
     """
 
     def __init__(self, model: nn.Module, head: str = "max", method: str = DEFAULT_METHOD,

@@ -26,7 +26,8 @@ def pair_sheet(pair: PairExplanation, method: str = "cam", tile: int = 128) -> n
     """One pair as a row of six captioned tiles: `(H, W, 3)` uint8."""
     query_captions = ["query", f"{method} -> match", "guided grad-cam"]
     match_captions = [pair_title(pair), f"{method} -> query", "guided grad-cam"]
-    query = [labelled_tile(image, [caption], tile) for image, caption in zip(image_panels(pair.query), query_captions)]
+    query = [labelled_tile(image, [caption], tile)
+             for image, caption in zip(image_panels(pair.query), query_captions)]
     colour = border_colour(pair.correct)
     match = [labelled_tile(image, [caption], tile, colour)
              for image, caption in zip(image_panels(pair.match), match_captions)]

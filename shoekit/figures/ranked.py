@@ -77,7 +77,8 @@ def ranked_gallery_figure(rows: Sequence[RankedRow], tile_inches: float = 1.3):
     figure = Figure(figsize=(tile_inches * columns, 1.35 * tile_inches * len(rows)), layout="constrained")
     grid = figure.subplots(len(rows), columns, squeeze=False)
     for axes_row, row in zip(grid, rows):
-        panels = [(row.query, border_colour(None), f"query {row.query_index}\n{row.query_identity}, {ap_text(row.ap)}")]
+        query_label = f"query {row.query_index}\n{row.query_identity}, {ap_text(row.ap)}"
+        panels = [(row.query, border_colour(None), query_label)]
         panels += [(image, border_colour(correct), f"#{rank} {identity}\nd {distance:.3f}")
                    for rank, (image, identity, distance, correct)
                    in enumerate(zip(row.matches, row.identities, row.distances, row.correct), start=1)]

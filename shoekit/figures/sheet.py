@@ -98,5 +98,6 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)):
-        raise ImageError(f"{path}: could not write the PNG; check the folder is writable and the name ends in .png")
+        raise ImageError(f"{path}: could not write the PNG; check the folder is writable and the "
+                         "name ends in .png")
     return path

@@ -28,10 +28,14 @@ def import_faiss():
 
 def top_k(similarities: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Best `k` columns of each row of `(Q, N)` similarities, descending, ties by column."""
-    num = similarities.shape[1]
+    num_rows, num = similarities.shape
     k = min(k, num)
     if k < num:
-        candidates = np.argpartition(-similarities, k - 1, axis=1)[:, :k]
+        kth = -np.partition(-similarities, k - 1, axis=1)[:, k - 1:k]
+        above = similarities > kth
+        level = similarities == kth
+        chosen = above | (level & (np.cumsum(level, axis=1) <= k - above.sum(axis=1, keepdims=True)))
+        candidates = np.nonzero(chosen)[1].reshape(num_rows, k)
     else:
         candidates = np.broadcast_to(np.arange(num), similarities.shape)
     values = np.take_along_axis(similarities, candidates, axis=1)
@@ -83,7 +87,7 @@ class FaissEngine:
         if self.kind == "ivfpq":
             space.set_index_parameter(self.index, "nprobe", settings.nprobe)
             if settings.refine:
-                space.set_index_parameter(self.index, "k_factor", float(settings.refine))
+                space.set_index_parameter(self.index, "k_factor_rf", float(settings.refine))
         elif self.kind == "hnsw":
             space.set_index_parameter(self.index, "efSearch", max(settings.ef_search, k))
         sims, ids = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
@@ -133,6 +137,8 @@ def build_engine(vectors: np.ndarray, settings: IndexSettings, progress: bool = 
     index = faiss.index_factory(dim, factory_string(settings, dim), faiss.METRIC_INNER_PRODUCT)
     if settings.kind == "hnsw":
         faiss.downcast_index(index).hnsw.efConstruction = settings.ef_construction
+    if settings.kind == "ivfpq":
+        faiss.downcast_index(faiss.extract_index_ivf(index)).do_polysemous_training = False  # unused, slow
     if not index.is_trained:
         sample = min(num, max(40 * settings.nlist, 40 * 2 ** settings.pq_bits))
         rows = np.sort(np.random.default_rng(seed).choice(num, sample, replace=False))

@@ -6,7 +6,7 @@
 
 The file is an uncompressed zip (numpy .npz, no pickles) of: `meta` (JSON: format, source,
 resolved settings, PCA share of variance), `rows` (G,) int64 manifest rows, `identities` and
-`paths` (G,) str, optional `pca_mean` (D,) / `pca_components` (D, d) float32, and `engine`: the
+`paths` (G,) str, optional `pca_components` (D, d) float32 / `pca_explained`, and `engine`: the
 vectors (exact) or faiss's serialised index (uint8). Zip CRCs catch corrupt bytes.
 """
 
@@ -118,7 +118,7 @@ class GalleryIndex:
     def metadata(self) -> dict:
         return {"format": FORMAT, "format_version": FORMAT_VERSION, "source": self.source.to_dict(),
                 "settings": self.settings.to_dict(), "size": self.size,
-                "pca_explained_variance": self.pca.explained if self.pca is not None else None}
+                "pca_explained": self.pca.explained if self.pca is not None else None}
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the index to `path` atomically; refuses to replace a file unless `overwrite`."""
@@ -128,8 +128,7 @@ class GalleryIndex:
         arrays = {"meta": np.array(json.dumps(self.metadata())), "rows": self.rows,
                   "identities": self.identities, "paths": self.paths, "engine": self.engine.to_array()}
         if self.pca is not None:
-            arrays.update(pca_mean=self.pca.mean, pca_components=self.pca.components,
-                          pca_explained=np.array(self.pca.explained))
+            arrays.update(pca_components=self.pca.components, pca_explained=np.array(self.pca.explained))
 
         def write(tmp: Path) -> None:
             with tmp.open("wb") as handle:
@@ -154,7 +153,7 @@ class GalleryIndex:
                 settings = IndexSettings.from_dict(meta["settings"])
                 pca = None
                 if "pca_components" in archive.files:
-                    pca = Pca(archive["pca_mean"], archive["pca_components"], float(archive["pca_explained"]))
+                    pca = Pca(archive["pca_components"], float(archive["pca_explained"]))
                 index = cls(FeatureSource.from_dict(meta["source"]), settings,
                             engine_from_array(archive["engine"], settings.kind), archive["rows"],
                             archive["identities"], archive["paths"], pca)

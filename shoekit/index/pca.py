@@ -1,4 +1,11 @@
-"""PCA dimension reduction of L2-normalised features, stored with an index."""
+"""Dimension reduction of L2-normalised features by their principal directions, stored with an index.
+
+The directions are the top eigenvectors of the features' second moment E[x xᵀ] (PCA without
+centring, i.e. a truncated SVD), and vectors are projected without renormalising, so the inner
+product of two projections is the best rank-d approximation of the features' cosine similarity
+(exact for features inside the kept subspace). Centring would drop the mean direction, which
+holds most of the similarity of non-negative features such as max-pooled layer4 activations.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from shoekit.index.errors import GalleryIndexError
-from shoekit.metrics import l2_normalize
 
 FIT_SAMPLE = 200_000
 CHUNK = 8192
@@ -15,12 +21,12 @@ CHUNK = 8192
 
 @dataclass(frozen=True)
 class Pca:
-    """`mean` (D,) float32 and `components` (D, d) float32, orthonormal columns by variance.
+    """`components` (D, d) float32: orthonormal directions, by decreasing energy.
 
-    `explained` is the share of the fitted features' variance the d components keep.
+    `explained`: the share of the fitted features' squared norm the d directions keep (for unit
+    vectors, the mean of ‖projection‖²).
     """
 
-    mean: np.ndarray
     components: np.ndarray
     explained: float
 
@@ -35,16 +41,14 @@ class Pca:
         rows = np.arange(num)
         if num > FIT_SAMPLE:
             rows = np.sort(np.random.default_rng(seed).choice(num, FIT_SAMPLE, replace=False))
-        chunks = [rows[start:start + CHUNK] for start in range(0, len(rows), CHUNK)]
-        mean = sum(np.asarray(features[chunk], np.float64).sum(axis=0) for chunk in chunks) / len(rows)
-        scatter = np.zeros((full_dim, full_dim))
-        for chunk in chunks:
-            centred = np.asarray(features[chunk], np.float64) - mean
-            scatter += centred.T @ centred
-        variances, vectors = np.linalg.eigh(scatter)
-        order = np.argsort(variances)[::-1][:dim]
-        explained = float(variances[order].sum() / max(variances.sum(), 1e-30))
-        return cls(mean.astype(np.float32), np.ascontiguousarray(vectors[:, order], dtype=np.float32), explained)
+        moment = np.zeros((full_dim, full_dim))
+        for start in range(0, len(rows), CHUNK):
+            chunk = np.asarray(features[rows[start:start + CHUNK]], np.float64)
+            moment += chunk.T @ chunk
+        energies, vectors = np.linalg.eigh(moment)
+        order = np.argsort(energies)[::-1][:dim]
+        explained = float(energies[order].sum() / max(energies.sum(), 1e-30))
+        return cls(np.ascontiguousarray(vectors[:, order], dtype=np.float32), explained)
 
     @property
     def input_dim(self) -> int:
@@ -55,5 +59,5 @@ class Pca:
         return int(self.components.shape[1])
 
     def apply(self, features: np.ndarray) -> np.ndarray:
-        """(N, D) -> (N, d) float32, L2-normalised again."""
-        return l2_normalize((np.asarray(features, dtype=np.float32) - self.mean) @ self.components)
+        """(N, D) -> (N, d) float32 projections (not renormalised)."""
+        return np.asarray(features, dtype=np.float32) @ self.components

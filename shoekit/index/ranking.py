@@ -60,3 +60,26 @@ def topk_rank_metrics(top_positions: np.ndarray, query_ids, gallery_ids, max_ran
         "num_invalid_queries": len(top_positions) - num_valid,
         "positives_beyond_depth": int(beyond),
     }
+
+
+def rank_with_index(query_feats: np.ndarray, gallery_feats: np.ndarray, query_ids, gallery_ids,
+                    metric: str, settings, depth: int = 1000, keep: int = 100, max_rank: int = 50,
+                    query_cams=None, gallery_cams=None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Rank L2-normalised features with an in-memory index to `depth`.
+
+    Returns (`topk_rank_metrics` result, top positions (Q, keep) int64, their distances (Q, keep)
+    float32 in `metric` units: "cosine" 1 − cos, "euclidean" sqrt(2 − 2 cos)).
+    """
+    from shoekit.index.gallery import GalleryIndex
+    from shoekit.index.source import FeatureSource
+
+    source = FeatureSource(model="in-memory evaluation", head="features", feature_dim=gallery_feats.shape[1])
+    index = GalleryIndex.build(gallery_feats, source, settings)
+    found = index.search(query_feats, source, k=min(depth, index.size))
+    result = topk_rank_metrics(found.positions, query_ids, gallery_ids, max_rank, query_cams, gallery_cams)
+    distances = found.distances[:, :keep]
+    if metric == "euclidean":
+        distances = np.sqrt(np.maximum(2.0 * distances, 0.0))
+    elif metric != "cosine":
+        raise ValueError(f"unknown metric {metric!r}; choose 'cosine' or 'euclidean'")
+    return result, found.positions[:, :keep], distances.astype(np.float32)

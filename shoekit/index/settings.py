@@ -8,8 +8,8 @@ Kinds:
             refine × k candidates with the full vectors (faiss "RFlat")
     hnsw    faiss HNSW graph: `hnsw_m` links per node, `ef_construction` and `ef_search`
     auto    exact below `exact_threshold` gallery vectors, hnsw from there on
-`pca_dim` > 0 projects the L2-normalised features on their top principal components (fitted
-on the gallery, stored with the index) and normalises again before indexing.
+`pca_dim` > 0 projects the L2-normalised features on their `pca_dim` principal directions
+(fitted on the gallery, stored with the index; see `shoekit.index.pca`) before indexing.
 """
 
 from __future__ import annotations

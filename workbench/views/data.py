@@ -13,6 +13,7 @@ from workbench.widgets import marked, show_error, tile_row
 
 SHOWN_CROPS = 24
 PROCEDURAL_TYPES = 30
+PREVIEW_PX = 240
 SOURCES = ("Procedural shoe", "Cut-out file")
 CUTOUT_HELP = ("A PNG of one shoe on a transparent background, or a product photo on a plain background. "
                "The toe and heel are found automatically.")
@@ -29,11 +30,16 @@ def dataset_tab() -> None:
     if not folder:
         st.info("Type a dataset folder, or make the demo (`shoekit demo`) to get one.", icon=":material/info:")
         return
+    from shoekit.data import SPLITS
+
     table = state.manifest(folder)
-    counts = table.groupby("split").agg(crops=("path", "size"), shoe_types=("identity", "nunique"))
+    counts = (table.groupby("split").agg(**{"crops": ("path", "size"), "shoe types": ("identity", "nunique")})
+              .reindex([split for split in SPLITS if split in set(table["split"])]))
     st.dataframe(counts, width="content")
     cells = st.columns(2)
-    split = cells[0].selectbox("Split", list(counts.index), key="data_split")
+    split = cells[0].selectbox("Split", list(counts.index), key="data_split",
+                               help="train: taught to the model; query: searched with; gallery: searched in; "
+                               "distractor: other shoes mixed into the gallery")
     identities = sorted(table.loc[table["split"] == split, "identity"].unique())
     identity = cells[1].selectbox("Shoe type", identities, key="data_identity")
     rows = table[(table["split"] == split) & (table["identity"] == identity)]
@@ -138,12 +144,13 @@ def simulation_tab() -> None:
     cutout_rgb = composite_on_white(cutout.rgba)
     columns = st.columns(3)
     with columns[0]:
-        st.image(marked(cutout_rgb, cutout.toe, cutout.heel, 220), caption=f"Cut-out: {name}")
+        st.image(marked(cutout_rgb, cutout.toe, cutout.heel, PREVIEW_PX), caption=f"Cut-out: {name}",
+                 width=PREVIEW_PX)
     with columns[1]:
-        st.image(marked(crop.image, crop.toe, crop.heel, 220),
+        st.image(marked(crop.image, crop.toe, crop.heel, PREVIEW_PX), width=PREVIEW_PX,
                  caption=f"CCTV crop, 120×120 px · toe–heel angle {toe_heel_angle(crop.toe, crop.heel):.0f}°")
     with columns[2]:
-        st.image(marked(aligned, toe, heel, 220), caption="After toe–heel alignment")
+        st.image(marked(aligned, toe, heel, PREVIEW_PX), caption="After toe–heel alignment", width=PREVIEW_PX)
     st.caption("Green dot: toe; orange dot: heel. " + ALIGN_HELP)
 
 

@@ -19,6 +19,8 @@ STEPS = ("1. Load a frame or a video and step to a frame with the shoe.  \n"
          "and search with several crops of the same shoe at once.")
 BOX_KEYS = ("inv_box_x", "inv_box_y", "inv_box_w", "inv_box_h")
 CHART_KEY = "inv_frame_chart"
+RESULT_COLUMNS = 7
+PREVIEW_PX = 220
 
 
 def choose_frame():
@@ -70,8 +72,6 @@ def frame_figure(frame: np.ndarray, box):
     figure = px.imshow(frame)
     step = max(1, max(height, width) // 80)  # invisible points make the box tool report its corners
     xs, ys = np.meshgrid(np.arange(0, width, step), np.arange(0, height, step))
-    figure.add_trace(go.Scatter(x=xs.ravel(), y=ys.ravel(), mode="markers", marker=dict(opacity=0, size=2),
-                                hoverinfo="skip", showlegend=False))
     figure.add_shape(type="rect", x0=box.x - 0.5, y0=box.y - 0.5, x1=box.x + box.width - 0.5,
                      y1=box.y + box.height - 0.5, line=dict(color="#00e05a", width=3))
     figure.update_layout(dragmode="select", margin=dict(l=0, r=0, t=0, b=0), height=420,
@@ -130,7 +130,7 @@ def show_results(run, head: str, queries: list[np.ndarray], label: str, key: str
     matches = [state.gallery_image(path, head, int(p)) for p in table["position"]]
     captions = [f"#{r.rank} · {r.identity} · {r.distance:.3f}" for r in table.itertuples()]
     tile_row([queries[0], *matches], [f"query ({len(queries)} crop{'s' * (len(queries) > 1)})", *captions],
-             [BLUE] + [None] * len(matches), size=120, columns=min(len(matches) + 1, 11))
+             [BLUE] + [None] * len(matches), size=120, columns=RESULT_COLUMNS)
     st.dataframe(table.drop(columns=["position"]), hide_index=True,
                  column_config={"distance": st.column_config.NumberColumn(format="%.4f")})
     identity = ResultIdentity(run=run.name, attention=run.config.attention, epochs_trained=run.epochs_trained,
@@ -184,15 +184,20 @@ def main() -> None:
     cut = crop(frame, box, label)
     toe, heel = choose_keypoints(cut)
     aligned = cut if toe is None else align(cut, toe, heel)
-    cells = st.columns(2)
+    crop_label = f"{label}, box {box.x},{box.y} {box.width}×{box.height}"
+    cells = st.columns(3)
     with cells[0]:
-        st.image(marked(cut, toe, heel, 200), caption=f"Crop {cut.shape[1]}×{cut.shape[0]} px (green: toe, orange: heel)")
+        st.image(marked(cut, toe, heel, PREVIEW_PX), width=PREVIEW_PX,
+                 caption=f"Crop {cut.shape[1]}×{cut.shape[0]} px" + (" (green: toe, orange: heel)" if toe else ""))
     with cells[1]:
         shown = (None, None) if toe is None else aligned_points(toe, heel)
-        st.image(marked(aligned, *shown, 200), caption="Aligned crop: what is searched" if toe else "Searched as is")
-    crop_label = f"{label}, box {box.x},{box.y} {box.width}×{box.height}"
-    if st.button("Add this crop to the case", key="inv_add", icon=":material/add:"):
-        st.session_state.setdefault("inv_case", []).append({"crop": aligned, "label": crop_label})
+        st.image(marked(aligned, *shown, PREVIEW_PX), width=PREVIEW_PX,
+                 caption="Aligned crop: what is searched" if toe else "Searched as is")
+    with cells[2]:
+        st.caption("Several crops of the same shoe (other frames, other cameras) search better together.")
+        if st.button("Add this crop to the case", key="inv_add", icon=":material/add:"):
+            st.session_state.setdefault("inv_case", []).append({"crop": aligned, "label": crop_label})
+            st.toast(f"Added to the case ({len(st.session_state['inv_case'])} crops)")
     top = st.slider("Matches to show", 1, 20, 10, key="inv_top")
     st.subheader("Closest gallery crops")
     show_results(run, head, [aligned], crop_label, "inv_single", top)

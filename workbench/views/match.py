@@ -6,10 +6,11 @@ import numpy as np
 import streamlit as st
 
 from shoekit.errors import ShoekitError
+from shoekit.explain.layers import target_layer_names
 from shoekit.explain.options import CAM_METHOD_CLASSES, DEFAULT_LAYER, DEFAULT_METHOD
 from shoekit.figures.panels import image_panels
 from workbench import state
-from workbench.widgets import BLUE, match_colour, require_run, show_error, tile_row, uploaded_image
+from workbench.widgets import BLUE, match_colour, percent, require_run, show_error, tile_row, uploaded_image
 
 SOURCES = ("A query from the dataset", "Upload a crop")
 METHOD_HELP = ("Grad-CAM weighs the chosen layer's maps by their gradients; Grad-CAM++ and LayerCAM "
@@ -28,7 +29,7 @@ def choose_query(run, head: str):
     results = state.evaluation(str(run.path), head)
     if source == SOURCES[0]:
         table = state.query_table(str(run.path), head)
-        labels = {int(r.position): f"query {r.position} · shoe type {r.identity} · {r.path}"
+        labels = {int(r.position): f"query {r.position} · shoe type {r.identity} · AP {percent(r.ap)} · {r.path}"
                   for r in table.itertuples()}
         position = st.selectbox("Query crop", list(labels), format_func=labels.get, key="match_query",
                                 help="The evaluation's query crops (split 'query' of the dataset)")
@@ -83,7 +84,8 @@ def show_heatmaps(run, head: str, method: str, layer: str, query, identity, posi
                                               float(distance), identity)
             verdict = {True: " (same type as the query)", False: " (another type)"}.get(pair.correct, "")
             st.markdown(f"**Match #{rank}**: shoe type {pair.identity}{verdict}, distance {pair.distance:.3f}")
-            tile_row(image_panels(pair.query) + image_panels(pair.match), headers, [BLUE, None, None, match_colour(pair.correct), None, None], size=130)
+            colours = [BLUE, None, None, match_colour(pair.correct), None, None]
+            tile_row(image_panels(pair.query) + image_panels(pair.match), headers, colours, size=130)
 
 
 def main() -> None:
@@ -94,8 +96,6 @@ def main() -> None:
     if run is None:
         return
     head = state.current_head(run)
-    from shoekit.explain.layers import target_layer_names
-
     model = state.trained_run(str(run.path)).model
     controls = st.columns(4)
     top = controls[0].slider("Matches to show", 1, 10, 5, key="match_top")
