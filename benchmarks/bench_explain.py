@@ -5,8 +5,10 @@ similarity to the query, each with guided backprop and Guided Grad-CAM (`Explain
 one feature pass, one CAM pass over both images, two guided-backprop passes). Printed as a
 ratio against a baseline measured in the same run: one plain forward + backward (weights'
 gradients included) of the same model on one 120 px image, fp32. Target: a pair under 1.5 s on
-the 2 cores of the development machine. Wall-clock and process CPU time are both printed: on
-a shared machine wall-clock grows with the load, CPU time much less. The model is randomly
+the 2 cores of the development machine. Wall-clock and process CPU time are both printed, with
+the machine's load: on a shared machine wall-clock grows with the load. Under heavy load,
+2 threads with OpenMP's default (spinning) wait policy can be 10-40x slower for these many
+small ops; OMP_WAIT_POLICY=PASSIVE or --threads 1 avoids that. The model is randomly
 initialised (its speed does not depend on training). Also shown: the one-off cost of
 building an `Explainer` (a private model copy) and a query against its top 5.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -73,6 +76,7 @@ def main() -> None:
 
     explainer = Explainer(model, head=args.head, method=args.method, layer=args.layer)
     matches = torch.rand(5, 3, SIZE, SIZE)
+    load_before = os.getloadavg()[0]
     few = max(1, repeats // 3)
     timings = {
         BASELINE: timed(forward_backward, repeats),
@@ -84,7 +88,8 @@ def main() -> None:
     baseline = timings[BASELINE]["wall_median_s"]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{platform.processor() or platform.machine()}, {SIZE} px, fp32, head {args.head}, "
-          f"{args.method} on {args.layer}")
+          f"{args.method} on {args.layer}; OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+          f"1-min load {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     print(f"{'':40} {'wall median':>11} {'wall best':>10} {'cpu median':>11} {'x baseline':>10}")
     for name, timing in timings.items():
         print(f"{name:40} {1000 * timing['wall_median_s']:9.0f}ms {1000 * timing['wall_best_s']:8.0f}ms "
@@ -96,6 +101,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"size": SIZE, "head": args.head, "method": args.method, "layer": args.layer,
                                     "threads": torch.get_num_threads(), "repeats": repeats,
+                                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+                                    "load_before": load_before, "load_after": os.getloadavg()[0],
                                     "target_pair_s": TARGET_PAIR_SECONDS, "timings": timings}, indent=2) + "\n")
 
 

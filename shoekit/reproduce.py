@@ -53,17 +53,18 @@ TABLES = ("table1", "table2", "table3")
 
 
 def plan_grid(seeds: tuple[int, ...], tables: tuple[str, ...] = TABLES) -> list[PlannedRun]:
-    """The runs `tables` need: Table 1's five variants per seed (Table 2 reads the first seed's
-    dual_pool run), Table 3's dual_pool epsilons (first seed). No run is listed twice."""
+    """The runs `tables` need, each once: Table 1's five variants per seed (Table 2 reads the
+    first seed's dual_pool run), Table 3's dual_pool epsilons (first seed)."""
     unknown = set(tables) - set(TABLES)
     if unknown:
         raise ValueError(f"unknown tables {sorted(unknown)}; choose from {', '.join(TABLES)}")
     runs = []
+    if tables != ("table3",):  # dual_pool without smoothing first: Tables 1 and 2 both need it
+        runs.append(PlannedRun(f"dual_pool-eps0-seed{seeds[0]}", "dual_pool", 0.0, seeds[0]))
     if "table1" in tables:
         runs += [PlannedRun(f"{a}-eps0-seed{s}", a, 0.0, s) for s in seeds for a in ATTENTIONS]
-    if "table2" in tables or "table3" in tables:
-        runs += [PlannedRun(f"dual_pool-eps{e:g}-seed{seeds[0]}", "dual_pool", e, seeds[0])
-                 for e in (EPSILONS if "table3" in tables else (0.0,))]
+    if "table3" in tables:
+        runs += [PlannedRun(f"dual_pool-eps{e:g}-seed{seeds[0]}", "dual_pool", e, seeds[0]) for e in EPSILONS]
     return list(dict.fromkeys(runs))
 
 

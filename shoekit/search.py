@@ -68,7 +68,7 @@ def search(model: AttentionResNet50, head: str, query: torch.Tensor, gallery_fea
     the same shoe (see `query_feature`), model inputs at the run's image size.
 
     `gallery_features` `(G, D)`: the saved, L2-normalised features of `gallery`
-    (`EvaluationResults.gallery_features()`). Returns `ranked_matches` of the best `top`,
+    (`EvaluationResults.features()[1]`). Returns `ranked_matches` of the best `top`,
     distances being cosine distances 1 − cos in [0, 2].
     """
     if len(gallery_features) != len(gallery):

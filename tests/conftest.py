@@ -6,12 +6,18 @@ learn them in two epochs on a CPU; nothing depends on ../shared or the procedura
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-import numpy as np
-import pandas as pd
-import pytest
-from PIL import Image
+# Before torch loads OpenMP: threads sleep instead of spinning when they wait. With a Streamlit
+# server, a browser and pytest sharing 2 cores, spinning made torch 10-40x slower.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
 TINY_SIZE = 32
 

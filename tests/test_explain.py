@@ -114,6 +114,8 @@ def test_query_against_matches_keeps_rank_order_identities_and_distances(model, 
     assert [(p.rank, p.identity, p.distance, p.correct) for p in result.pairs] == [(1, "a", 0.1, False),
                                                                                    (2, "b", 0.2, True)]
     assert (result.head, result.method, result.layer) == ("max", "gradcam", "layer3.5")
+    with pytest.raises(ValueError, match="no matches"):
+        explainer.explain_query(images[0], images[:0])
 
 
 def test_callers_model_is_left_unchanged(images):

@@ -12,7 +12,7 @@ from shoekit.errors import CheckpointError
 from shoekit.export import PARITY_MIN_COSINE, cosine_similarities, default_export_path, export_onnx
 from shoekit.index.source import model_fingerprint
 from shoekit.models import FeatureExtractor
-from shoekit.onnx_backend import OnnxFeatureModel
+from shoekit.onnx_backend import OnnxFeatureModel, load_exports
 from shoekit.runs import load_run
 from tests.test_index import make_quick_run
 
@@ -22,22 +22,21 @@ def exported(tmp_path_factory):
     """A quick run with its max head exported (torchscript exporter: seconds, not minutes)."""
     run = make_quick_run(tmp_path_factory.mktemp("export"))
     report = export_onnx(run, "max", exporter="torchscript")
-    return run, report
+    return run, report, load_run(run).model
 
 
 def test_export_writes_the_default_path_with_metadata(exported):
-    run, report = exported
+    run, report, model = exported
     assert report.path == default_export_path(run, "max") == run / "export" / "max.onnx"
     assert report.feature_dim == 2048 and report.image_size == 32
     metadata = {prop.key: prop.value for prop in onnx.load(str(report.path), load_external_data=False).metadata_props}
     assert metadata["head"] == "max" and metadata["image_size"] == "32"
-    assert metadata["model_fingerprint"] == model_fingerprint(load_run(run).model)
+    assert metadata["model_fingerprint"] == model_fingerprint(model)
 
 
 @pytest.mark.parametrize("batch", [1, 5])
 def test_onnxruntime_features_match_torch_on_random_crops(exported, batch):
-    run, report = exported
-    model = load_run(run).model
+    run, report, model = exported
     crops = torch.rand(batch, 3, 32, 32, generator=torch.Generator().manual_seed(batch))
     with torch.inference_mode():
         expected = FeatureExtractor(model, "max")(crops).numpy()
@@ -49,7 +48,7 @@ def test_onnxruntime_features_match_torch_on_random_crops(exported, batch):
 def test_evaluate_with_the_onnx_backend_matches_torch_fp32(exported, tmp_path, capsys):
     from shoekit.cli import main
 
-    run, _ = exported
+    run, _, _ = exported
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
     assert main(["evaluate", str(copy), "--head", "max", "--no-bf16", "--no-progress"]) == 0
@@ -64,23 +63,20 @@ def test_evaluate_with_the_onnx_backend_matches_torch_fp32(exported, tmp_path, c
     assert onnx_metrics["mAP"] == pytest.approx(torch_metrics["mAP"], abs=1e-6)
 
 
-def test_an_export_of_other_weights_is_refused(exported, tmp_path):
-    from shoekit.evaluate import evaluate_run
-
-    run, report = exported
-    other = tmp_path / "other"
-    shutil.copytree(run, other)
-    checkpoint = torch.load(other / "checkpoint.pt", weights_only=True)
-    checkpoint["model"]["conv1.weight"] *= 1.01
-    torch.save(checkpoint, other / "checkpoint.pt")
+def test_an_export_of_other_weights_or_size_is_refused(exported):
+    run, report, model = exported
+    fingerprint = model_fingerprint(model)
+    assert set(load_exports(run, fingerprint, 32)) == {"max"}
     with pytest.raises(CheckpointError, match="exported from other weights.*shoekit export"):
-        evaluate_run(other, backend="onnx", progress=False)
-    with pytest.raises(CheckpointError, match="no ONNX file.*shoekit export"):
-        evaluate_run(other, heads=("avg",), backend="onnx", progress=False)
+        load_exports(run, "0" * 64, 32)
+    with pytest.raises(CheckpointError, match="exported for 32 px input but .* uses 120 px"):
+        load_exports(run, fingerprint, 120)
+    with pytest.raises(CheckpointError, match="avg.onnx: no ONNX file.*shoekit export"):
+        load_exports(run, fingerprint, 32, heads=("avg",))
 
 
 def test_a_corrupt_onnx_file_is_named_and_an_export_is_not_overwritten(exported, tmp_path):
-    run, report = exported
+    run, report, model = exported
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(report.path.read_bytes()[:1000])
     with pytest.raises(CheckpointError, match="broken.onnx: onnxruntime cannot load it.*export it again"):

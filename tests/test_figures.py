@@ -21,6 +21,16 @@ from shoekit.figures.sheet import CORRECT, NEUTRAL, WRONG
 TILE = 40
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread while this module runs (the trained_run fixture trains on 32 px crops, where
+    intra-op threads cost more than they give on a loaded 2-core machine); restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def solid(colour, size: int = 20) -> np.ndarray:
     return np.full((size, size, 3), colour, np.uint8)
 

@@ -11,6 +11,12 @@ from shoekit.evaluate import extract_features
 from shoekit.metrics import l2_normalize
 from shoekit.models import build_model
 from shoekit.search import query_feature, query_table, ranked_matches, search
+from tests.conftest import write_tiny_dataset
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return write_tiny_dataset(tmp_path_factory.mktemp("search") / "tiny")
 
 
 @pytest.fixture(scope="module")
@@ -19,19 +25,22 @@ def model():
     return build_model("dual_pool", num_classes=4).eval()
 
 
-@pytest.fixture
-def gallery(tiny_dataset):
-    return ShoeCrops(tiny_dataset, ["gallery", "distractor"])
+@pytest.fixture(scope="module")
+def gallery(dataset):
+    return ShoeCrops(dataset, ["gallery", "distractor"])
 
 
-def saved_features(model, crops, head="max"):
-    """What `shoekit evaluate` saves: L2-normalised features, fp32 here."""
-    return l2_normalize(extract_features(model, crops, [head], bf16=False, progress=False)[head])
+@pytest.fixture(scope="module")
+def saved(model, dataset, gallery):
+    """What `shoekit evaluate` saves for head "max": L2-normalised query and gallery features (fp32)."""
+    queries = ShoeCrops(dataset, ["query"])
+    features = extract_features(model, queries, ["max"], bf16=False, progress=False)["max"]
+    gallery_features = extract_features(model, gallery, ["max"], bf16=False, progress=False)["max"]
+    return queries, l2_normalize(features), l2_normalize(gallery_features)
 
 
-def test_a_gallery_crop_finds_itself_first(model, gallery):
-    features = saved_features(model, gallery)
-    table = search(model, "max", gallery[4][0], features, gallery, top=5, bf16=False)
+def test_a_gallery_crop_finds_itself_first(model, gallery, saved):
+    table = search(model, "max", gallery[4][0], saved[2], gallery, top=5, bf16=False)
     assert list(table["rank"]) == [1, 2, 3, 4, 5]
     assert table["position"].iat[0] == 4 and table["distance"].iat[0] == pytest.approx(0.0, abs=1e-5)
     assert table["distance"].is_monotonic_increasing
@@ -39,20 +48,16 @@ def test_a_gallery_crop_finds_itself_first(model, gallery):
     assert table["identity"].iat[0] == gallery.identities[4] and "camera" in table.columns
 
 
-def test_several_crops_give_the_mean_feature(model, gallery):
-    crops = torch.stack([gallery[0][0], gallery[1][0]])
-    single = [query_feature(model, crop, "avg", bf16=False) for crop in crops]
-    together = query_feature(model, crops, "avg", bf16=False)
-    expected = (single[0] + single[1]) / np.linalg.norm(single[0] + single[1])
-    np.testing.assert_allclose(together, expected, atol=1e-5)
+def test_several_crops_give_the_mean_feature(model, gallery, saved):
+    together = query_feature(model, torch.stack([gallery[0][0], gallery[1][0]]), "max", bf16=False)
+    mean = saved[2][0] + saved[2][1]
+    np.testing.assert_allclose(together, mean / np.linalg.norm(mean), atol=1e-5)
     assert np.linalg.norm(together) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_search_matches_the_saved_ranking_of_an_evaluation(model, tiny_dataset, gallery):
-    queries = ShoeCrops(tiny_dataset, ["query"])
-    gallery_features = saved_features(model, gallery)
-    distances = 1.0 - saved_features(model, queries) @ gallery_features.T
-    order = np.argsort(distances, axis=1, kind="stable")
+def test_search_matches_the_saved_ranking_of_an_evaluation(model, gallery, saved):
+    queries, query_features, gallery_features = saved
+    order = np.argsort(1.0 - query_features @ gallery_features.T, axis=1, kind="stable")
     for index in (0, 3):
         table = search(model, "max", queries[index][0], gallery_features, gallery, top=6, bf16=False)
         assert list(table["position"]) == list(order[index, :6])
@@ -69,8 +74,8 @@ def test_ranked_matches_marks_correct_identities(gallery):
     assert list(table["correct"]) == [gallery.identities[5] == gallery.identities[0], True]
 
 
-def test_query_table_reports_ap_and_first_hit(tiny_dataset, gallery):
-    queries = ShoeCrops(tiny_dataset, ["query"])
+def test_query_table_reports_ap_and_first_hit(gallery, saved):
+    queries = saved[0]
     same = np.array([[j for j, identity in enumerate(gallery.identities) if identity == query_identity][0]
                      for query_identity in queries.identities])
     other = np.array([[j for j, identity in enumerate(gallery.identities) if identity != query_identity][0]

@@ -112,6 +112,8 @@ def screenshot(page, path: Path) -> None:
     height = page.evaluate("() => Math.max(...[...document.querySelectorAll('[data-testid=stMain], "
                            "[data-testid=stAppViewContainer]')].map(e => e.scrollHeight), 800)")
     page.set_viewport_size({"width": width, "height": min(int(height) + 40, 8000)})
+    page.wait_for_function("() => [...document.images].every(image => image.complete && image.naturalWidth > 0)",
+                           timeout=PAGE_TIMEOUT_MS)
     page.wait_for_timeout(300)
     page.screenshot(path=str(path))
     page.set_viewport_size({"width": width, "height": 1000})

@@ -14,6 +14,7 @@ from shoekit.figures.sheet import add_border, border_colour, fit_tile
 from workbench import state
 
 TILE_PX = 150
+MIN_COLUMNS = 6
 BORDER_PX = 6
 BLUE = (31, 78, 156)
 PLAIN_FRAME = (225, 225, 225)
@@ -78,18 +79,19 @@ def enlarged(image: np.ndarray, size: int = TILE_PX) -> np.ndarray:
 
 def tile(image: np.ndarray, caption: str, colour: tuple[int, int, int] | None = None,
          size: int = TILE_PX) -> None:
-    """One image as a `size` px square (as the model sees it), framed in `colour` (a light
-    grey frame when None, so framed and unframed tiles line up)."""
+    """One image as a `size` px square (as the model sees it), framed in `colour` (a light grey
+    frame when None, so framed and unframed tiles line up), filling its column's width."""
     st.image(add_border(fit_tile(image, size), colour or PLAIN_FRAME, BORDER_PX), caption=caption,
-             width=size + 2 * BORDER_PX)
+             width="stretch")
 
 
 def tile_row(images: Sequence[np.ndarray], captions: Sequence[str],
              colours: Sequence[tuple[int, int, int] | None] | None = None, size: int = TILE_PX,
              columns: int | None = None) -> None:
-    """Images side by side in equal columns (wrapping after `columns`)."""
+    """Images side by side, `columns` equal columns per line (default: as many as images, at
+    least MIN_COLUMNS, so a short row keeps the tile size of a full one)."""
     colours = colours or [None] * len(images)
-    per_row = columns or len(images)
+    per_row = columns or max(len(images), MIN_COLUMNS)
     for start in range(0, len(images), per_row):
         cells = st.columns(per_row)
         for cell, image, caption, colour in zip(cells, images[start:start + per_row],

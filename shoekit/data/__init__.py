@@ -10,7 +10,7 @@ Names are imported on first use, so `import shoekit.data` does not pull in torch
 
 from __future__ import annotations
 
-import importlib
+from shoekit.lazy import lazy_exports
 
 from shoekit.data.align import align, toe_heel_angle
 
@@ -32,15 +32,4 @@ LAZY_NAMES: dict[str, str] = {
 
 __all__ = ["align", "toe_heel_angle", *LAZY_NAMES]
 
-
-def __getattr__(name: str):
-    """Import `name` from its submodule on first access (PEP 562)."""
-    if name not in LAZY_NAMES:
-        raise AttributeError(f"module 'shoekit.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"shoekit.data.{LAZY_NAMES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(LAZY_NAMES))
+__getattr__, __dir__ = lazy_exports(__name__, LAZY_NAMES)

@@ -89,6 +89,8 @@ class Explainer:
         1 − cosine similarity; `correct` is set when `identities` and `query_identity` are given.
         """
         count = len(matches)
+        if count == 0:
+            raise ValueError("no matches to explain: give at least one gallery crop")
         features = self.features(torch.cat([query[None], matches]))
         query_targets = [SimilarityTarget(features[1 + k], self.head) for k in range(count)]
         match_targets = [SimilarityTarget(features[0], self.head)] * count

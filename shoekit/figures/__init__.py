@@ -11,7 +11,7 @@ Names are imported on first use, so drawing a PNG sheet does not import plotly.
 
 from __future__ import annotations
 
-import importlib
+from shoekit.lazy import lazy_exports
 
 LAZY_NAMES: dict[str, str] = {
     **dict.fromkeys(("CMCCurve", "read_cmc", "read_cmc_curves", "cmc_figure",
@@ -25,15 +25,4 @@ LAZY_NAMES: dict[str, str] = {
 
 __all__ = list(LAZY_NAMES)
 
-
-def __getattr__(name: str):
-    """Import `name` from its submodule on first access (PEP 562)."""
-    if name not in LAZY_NAMES:
-        raise AttributeError(f"module 'shoekit.figures' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"shoekit.figures.{LAZY_NAMES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(LAZY_NAMES))
+__getattr__, __dir__ = lazy_exports(__name__, LAZY_NAMES)

@@ -24,13 +24,15 @@ def pair_title(pair: PairExplanation) -> str:
 
 def pair_sheet(pair: PairExplanation, method: str = "cam", tile: int = 128) -> np.ndarray:
     """One pair as a row of six captioned tiles: `(H, W, 3)` uint8."""
-    query_captions = ["query", f"{method} -> match", "guided grad-cam"]
-    match_captions = [pair_title(pair), f"{method} -> query", "guided grad-cam"]
-    query = [labelled_tile(image, [caption], tile)
-             for image, caption in zip(image_panels(pair.query), query_captions)]
+    identity = f" {pair.identity}" if pair.identity is not None else ""
+    query_captions = [["query", ""], [f"{method} -> match", ""], ["guided grad-cam", ""]]
+    match_captions = [[f"#{pair.rank}{identity}", f"d {pair.distance:.3f}"], [f"{method} -> query", ""],
+                      ["guided grad-cam", ""]]
+    query = [labelled_tile(image, captions, tile)
+             for image, captions in zip(image_panels(pair.query), query_captions)]
     colour = border_colour(pair.correct)
-    match = [labelled_tile(image, [caption], tile, colour)
-             for image, caption in zip(image_panels(pair.match), match_captions)]
+    match = [labelled_tile(image, captions, tile, colour)
+             for image, captions in zip(image_panels(pair.match), match_captions)]
     return hstack([hstack(query, gap=2), hstack(match, gap=2)], gap=18)
 
 

@@ -59,13 +59,13 @@ def ranked_gallery_sheet(rows: Sequence[RankedRow], tile: int = 96) -> np.ndarra
     rank, identity and distance underneath. Returns an `(H, W, 3)` uint8 image."""
     lines = []
     for row in rows:
-        tiles = [labelled_tile(row.query, [f"query {row.query_index}", row.query_identity, ap_text(row.ap)],
-                               tile, border_colour(None))]
-        for rank, (image, identity, distance, correct) in enumerate(
-                zip(row.matches, row.identities, row.distances, row.correct), start=1):
-            tiles.append(labelled_tile(image, [f"#{rank} {identity}", f"d {distance:.3f}"], tile,
-                                       border_colour(correct)))
-        lines.append(hstack(tiles[:1] + [hstack(tiles[1:], gap=4)], gap=16) if len(tiles) > 1 else tiles[0])
+        query = labelled_tile(row.query, [f"query {row.query_index}", row.query_identity, ap_text(row.ap)],
+                              tile, border_colour(None))
+        matches = [labelled_tile(image, [f"#{rank} {identity}", f"d {distance:.3f}"], tile,
+                                 border_colour(correct))
+                   for rank, (image, identity, distance, correct)
+                   in enumerate(zip(row.matches, row.identities, row.distances, row.correct), start=1)]
+        lines.append(hstack([query, hstack(matches, gap=4)], gap=16) if matches else query)
     return vstack(lines, gap=10)
 
 

@@ -44,7 +44,7 @@ def dataset_tab() -> None:
     identity = cells[1].selectbox("Shoe type", identities, key="data_identity")
     rows = table[(table["split"] == split) & (table["identity"] == identity)]
     extra = [column for column in ("camera", "background", "view") if column in rows.columns]
-    captions = [" · ".join(str(getattr(row, column)) for column in extra) or Path(row.path).name
+    captions = [" · ".join(str(getattr(row, column)).replace("_", " ") for column in extra) or Path(row.path).name
                 for row in rows.head(SHOWN_CROPS).itertuples()]
     images = [state.image_rgb(str(Path(folder) / path)) for path in rows["path"].head(SHOWN_CROPS)]
     st.caption(f"{len(rows)} crops of {identity} in split {split}" +

@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from shoekit.errors import ShoekitError
+from shoekit.figures.ranked import query_order
 from workbench import state
 from workbench.widgets import BLUE, match_colour, percent, require_run, show_error, tile_row
 
@@ -34,8 +35,6 @@ def filtered(table):
 
 def sorted_queries(table, order: str):
     """Queries by AP, best or worst first (`figures.ranked.query_order`: no-AP queries last)."""
-    from shoekit.figures.ranked import query_order
-
     return table.iloc[query_order(table["ap"].to_numpy(), best_first=order == ORDERS[1])]
 
 
@@ -56,7 +55,7 @@ def show_query(run, head: str, query, top: int) -> None:
     ap = "no crop of this type in the gallery" if np.isnan(query.ap) else f"AP {percent(query.ap)}"
     with st.container(border=True):
         st.markdown(f"**Query {query.position}** · shoe type **{query.identity}** · {ap} · {hit}")
-        tile_row(images, captions, colours, size=110, columns=top + 1)
+        tile_row(images, captions, colours, size=110)
 
 
 def main() -> None:
@@ -74,7 +73,7 @@ def main() -> None:
     per_page = controls[2].selectbox("Queries per page", (5, 10, 20), key="gallery_per_page")
     table = sorted_queries(filtered(table), order)
     pages = max(1, math.ceil(len(table) / per_page))
-    page = controls[3].number_input(f"Page (of {pages})", 1, pages, 1, key="gallery_page")
+    page = controls[3].number_input(f"Page (of {pages})", 1, pages, 1, key=f"gallery_page_of_{pages}")
     valid = table["ap"].dropna()
     st.caption(f"{len(table)} queries · mean AP {percent(valid.mean()) if len(valid) else '–'} · "
                f"right type first for {percent((table['first_hit'] == 1).mean()) if len(table) else '–'}")

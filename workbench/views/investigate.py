@@ -66,12 +66,8 @@ def on_box_drawn() -> None:
 def frame_figure(frame: np.ndarray, box):
     """The frame as a plotly image with the box drawn, in box-select mode."""
     import plotly.express as px
-    import plotly.graph_objects as go
 
-    height, width = frame.shape[:2]
     figure = px.imshow(frame)
-    step = max(1, max(height, width) // 80)  # invisible points make the box tool report its corners
-    xs, ys = np.meshgrid(np.arange(0, width, step), np.arange(0, height, step))
     figure.add_shape(type="rect", x0=box.x - 0.5, y0=box.y - 0.5, x1=box.x + box.width - 0.5,
                      y1=box.y + box.height - 0.5, line=dict(color="#00e05a", width=3))
     figure.update_layout(dragmode="select", margin=dict(l=0, r=0, t=0, b=0), height=420,
@@ -152,8 +148,7 @@ def case_gallery(run, head: str, top: int) -> None:
     if not case:
         st.caption("Crops you add to the case are kept here while this browser tab is open.")
         return
-    tile_row([item["crop"] for item in case], [item["label"] for item in case], size=100,
-             columns=min(len(case), 8))
+    tile_row([item["crop"] for item in case], [item["label"] for item in case], size=100, columns=8)
     cells = st.columns(2)
     if cells[1].button("Empty the case", key="inv_case_clear"):
         st.session_state["inv_case"] = []

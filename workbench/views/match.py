@@ -99,7 +99,7 @@ def main() -> None:
     model = state.trained_run(str(run.path)).model
     controls = st.columns(4)
     top = controls[0].slider("Matches to show", 1, 10, 5, key="match_top")
-    explained = controls[1].slider("Matches with heatmaps", 0, 10, 3, key="match_explained",
+    explained = controls[1].slider("Matches with heatmaps", 0, 10, 2, key="match_explained",
                                    help="Heatmaps take a few seconds per match on a CPU; they are "
                                    "kept, so a second look is instant")
     method = controls[2].selectbox("Heatmap method", list(CAM_METHOD_CLASSES),
