@@ -273,7 +273,7 @@ def main() -> None:
         "hnsw": measure_engine("hnsw", IndexSettings(kind="hnsw"), reduced, queries_reduced, truth_reduced,
                                truth_full, [{"ef_search": ef} for ef in (16, 32, 64, 128, 256)],
                                args.latency_queries, progress),
-        "ivfpq": measure_engine("ivfpq", IndexSettings(kind="ivfpq", pq_m=32, refine=8).resolved(args.gallery),
+        "ivfpq": measure_engine("ivfpq", IndexSettings(kind="ivfpq", pq_m=64, refine=8).resolved(args.gallery),
                                 reduced, queries_reduced, truth_reduced, truth_full,
                                 [{"nprobe": n} for n in (8, 16, 32, 64, 128)], args.latency_queries, progress),
     }

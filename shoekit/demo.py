@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoekit.config import TrainConfig
+from shoekit.models.heads import HEADS
 from shoekit.runs import CHECKPOINT_FILE, CONFIG_FILE, load_checkpoint, read_metrics
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,7 @@ def ensure_evaluated(settings: DemoSettings, progress: bool) -> dict[str, dict]:
     from shoekit.evaluate import evaluate_run
 
     evaluated = read_metrics(settings.run).get("eval", {})
-    if all((settings.run / "eval" / head / "features.npz").is_file() for head in ("fc", "avg", "max", "maxavg")) \
-            and len(evaluated) == 4:
+    if set(HEADS) <= set(evaluated) and all((settings.run / "eval" / h / "features.npz").is_file() for h in HEADS):
         return evaluated
     return evaluate_run(settings.run, progress=progress)
 

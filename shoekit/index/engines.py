@@ -106,12 +106,17 @@ class FaissEngine:
 
 
 def factory_string(settings: IndexSettings, dim: int) -> str:
-    """The faiss index_factory description of a resolved faiss kind."""
+    """The faiss index_factory description of a resolved faiss kind.
+
+    ivfpq starts with a random rotation: PCA output (and pooled activations) put most energy in
+    a few dimensions, which starves most PQ sub-quantisers; rotating first spreads it evenly.
+    """
     if settings.kind == "flat":
         return "Flat"
     if settings.kind == "hnsw":
         return f"HNSW{settings.hnsw_m}"
-    return f"IVF{settings.nlist},PQ{settings.pq_m}x{settings.pq_bits}" + (",RFlat" if settings.refine else "")
+    return (f"RR{dim},IVF{settings.nlist},PQ{settings.pq_m}x{settings.pq_bits}"
+            + (",RFlat" if settings.refine else ""))
 
 
 def check_trainable(settings: IndexSettings, num: int, dim: int) -> None:

@@ -3,9 +3,9 @@
 Kinds:
     exact   numpy brute force (float32 inner products), for small galleries
     flat    faiss IndexFlatIP: exact, multithreaded brute force
-    ivfpq   faiss IVF with product quantisation: `nlist` lists, `pq_m` sub-quantisers of
-            `pq_bits` bits; `nprobe` lists visited per query; `refine` > 0 re-ranks
-            refine × k candidates with the full vectors (faiss "RFlat")
+    ivfpq   faiss random rotation + IVF with product quantisation: `nlist` lists, `pq_m`
+            sub-quantisers of `pq_bits` bits; `nprobe` lists visited per query; `refine` > 0
+            re-ranks refine × k candidates with the full vectors (faiss "RFlat")
     hnsw    faiss HNSW graph: `hnsw_m` links per node, `ef_construction` and `ef_search`
     auto    exact below `exact_threshold` gallery vectors, hnsw from there on
 `pca_dim` > 0 projects the L2-normalised features on their `pca_dim` principal directions
