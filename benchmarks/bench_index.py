@@ -149,7 +149,8 @@ def generate(gallery: SyntheticGallery, queries: np.ndarray, pca_dim: int, progr
         block = gallery.chunk(s)
         best_sims, best_ids = merge_top(best_sims, best_ids, queries @ block.T, s)
         reduced[s:s + len(block)] = pca.apply(block) if pca else block
-        progress(f"generated {s + len(block):,} / {gallery.size:,}")
+        if (s + len(block)) % 250_000 == 0 or s + len(block) == gallery.size:
+            progress(f"generated {s + len(block):,} / {gallery.size:,}")
     return reduced, pca, best_ids, time.perf_counter() - start
 
 
@@ -233,7 +234,8 @@ def main() -> None:
     parser.add_argument("--head", default="max", help="feature head (default: max)")
     parser.add_argument("--gallery", type=int, default=1_000_000, help="synthetic gallery vectors (default: 1000000)")
     parser.add_argument("--queries", type=int, default=1000, help="synthetic queries (default: 1000)")
-    parser.add_argument("--per-identity", type=int, default=10, help="gallery crops per synthetic identity (default: 10)")
+    parser.add_argument("--per-identity", type=int, default=10,
+                        help="gallery crops per synthetic identity (default: 10)")
     parser.add_argument("--pca-dim", type=int, default=256, help="PCA dimension of the indexed vectors (default: 256)")
     parser.add_argument("--latency-queries", type=int, default=200,
                         help="queries timed one by one per setting (default: 200)")
@@ -258,8 +260,7 @@ def main() -> None:
     synthetic_small = synthetic_check(model, len(query), len(gallery_real), args.per_identity, args.seed)
     gallery = SyntheticGallery(model, args.gallery, args.per_identity, args.seed)
     queries_full, _ = gallery.queries(args.queries)
-    reduced, pca, truth_full, generation_seconds = generate(gallery, queries_full, args.pca_dim,
-                                                            lambda m: progress(m) if "000,000" in m or args.quick else None)
+    reduced, pca, truth_full, generation_seconds = generate(gallery, queries_full, args.pca_dim, progress)
     queries_reduced = pca.apply(queries_full) if pca else queries_full
     progress(f"generated {args.gallery:,} vectors in {generation_seconds:.0f} s, peak RSS {peak_rss_gib():.2f} GiB")
 
@@ -275,7 +276,9 @@ def main() -> None:
                                args.latency_queries, progress),
         "ivfpq": measure_engine("ivfpq", IndexSettings(kind="ivfpq", pq_m=64, refine=8).resolved(args.gallery),
                                 reduced, queries_reduced, truth_reduced, truth_full,
-                                [{"nprobe": n} for n in (8, 16, 32, 64, 128)], args.latency_queries, progress),
+                                [{"nprobe": n, "refine": r} for n, r in ((16, 8), (32, 8), (32, 32), (64, 32),
+                                                                         (64, 64), (128, 128))],
+                                args.latency_queries, progress),
     }
     baseline = engines["flat"]["search"][0]["median_ms"]
     for name, engine in engines.items():

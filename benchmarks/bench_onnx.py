@@ -57,9 +57,9 @@ def random_run(folder: Path) -> Path:
     """A run folder holding a randomly initialised dual_pool model (150 classes, 120 px)."""
     model = build_model("dual_pool", num_classes=150)
     write_text(folder / CONFIG_FILE, TrainConfig(data="(none)", image_size=SIZE).to_json())
-    save_checkpoint(folder / CHECKPOINT_FILE, {"format_version": FORMAT_VERSION, "epoch": 0,
-                                                "model": model.state_dict(), "class_names": [str(i) for i in range(150)],
-                                                "manifest_hash": ""})
+    save_checkpoint(folder / CHECKPOINT_FILE, {
+        "format_version": FORMAT_VERSION, "epoch": 0, "model": model.state_dict(),
+        "class_names": [str(i) for i in range(150)], "manifest_hash": ""})
     return folder
 
 
@@ -85,7 +85,8 @@ def measure(run: Path, head: str, exporter: str, seconds: float, rounds: int) ->
             images = torch.rand(batch_size, 3, size, size)
             settings = {
                 f"torch_fp32_b{batch_size}": (torch_step(fp32, False), images),
-                f"torch_bf16_b{batch_size}": (torch_step(bf16, fast), images.contiguous(memory_format=torch.channels_last)),
+                f"torch_bf16_b{batch_size}": (torch_step(bf16, fast),
+                                              images.contiguous(memory_format=torch.channels_last)),
                 f"onnxruntime_fp32_b{batch_size}": (session, images.numpy()),
             }
             for _ in range(rounds):

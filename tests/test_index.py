@@ -87,6 +87,10 @@ def test_hnsw_and_ivfpq_find_the_exact_neighbours():
     assert recall_at(ivfpq.search(queries, SOURCE, k=10).positions, truth) >= 0.95
     coarse = ivfpq.search(queries, SOURCE, k=10, nprobe=1).positions
     assert recall_at(coarse, truth) < recall_at(ivfpq.search(queries, SOURCE, k=10).positions, truth)
+    unrefined = ivfpq.search(queries, SOURCE, k=10, refine=1).positions
+    assert recall_at(unrefined, truth) < recall_at(ivfpq.search(queries, SOURCE, k=10).positions, truth)
+    with pytest.raises(GalleryIndexError, match="refine 4 needs an ivfpq index built with --refine"):
+        hnsw.search(queries, SOURCE, k=10, refine=4)
 
 
 def test_auto_switches_at_the_threshold():

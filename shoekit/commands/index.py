@@ -27,24 +27,25 @@ def add_index_arguments(parser: argparse.ArgumentParser, kind_flag: str = "--kin
                        help="ivfpq sub-quantisers, must divide the dimension (default: %(default)s)")
     group.add_argument("--pq-bits", type=int, default=defaults.pq_bits,
                        help="ivfpq bits per sub-quantiser (default: %(default)s)")
-    group.add_argument("--refine", type=int, default=defaults.refine,
-                       help="ivfpq: re-rank REFINE*k candidates with the full vectors (stores them), "
-                       "0 = off (default: %(default)s)")
     group.add_argument("--hnsw-m", type=int, default=defaults.hnsw_m,
                        help="hnsw links per node (default: %(default)s)")
     group.add_argument("--ef-construction", type=int, default=defaults.ef_construction,
                        help="hnsw build-time candidate list (default: %(default)s)")
-    add_search_arguments(group, defaults.nprobe, defaults.ef_search)
+    add_search_arguments(group, defaults.nprobe, defaults.ef_search, defaults.refine)
 
 
-def add_search_arguments(group, nprobe_default, ef_search_default) -> None:
-    """--nprobe and --ef-search; a None default means "as saved in the index"."""
+def add_search_arguments(group, nprobe_default, ef_search_default, refine_default) -> None:
+    """--nprobe, --ef-search and --refine; a None default means "as saved in the index"."""
     group.add_argument("--nprobe", type=int, default=nprobe_default,
                        help="ivfpq lists visited per query (default: "
                        f"{'as saved in the index' if nprobe_default is None else '%(default)s'})")
     group.add_argument("--ef-search", type=int, default=ef_search_default,
                        help="hnsw search-time candidate list (default: "
                        f"{'as saved in the index' if ef_search_default is None else '%(default)s'})")
+    group.add_argument("--refine", type=int, default=refine_default,
+                       help="ivfpq: re-rank REFINE*k candidates with the full vectors; at build time 0 = off "
+                       "(no full vectors stored, refine cannot be turned on later) (default: "
+                       f"{'as saved in the index' if refine_default is None else '%(default)s'})")
 
 
 def index_settings(args: argparse.Namespace) -> IndexSettings:
@@ -101,7 +102,7 @@ def register(subparsers) -> None:
                         help="bf16 autocast + channels_last where supported (default: %(default)s)")
     search.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' (default: %(default)s)")
     engine = search.add_argument_group("search-time parameters")
-    add_search_arguments(engine, None, None)
+    add_search_arguments(engine, None, None, None)
     search.set_defaults(func=run_search)
 
 
@@ -114,7 +115,8 @@ def run_build(args: argparse.Namespace) -> int:
                             batch_size=args.batch_size, bf16=args.bf16, device=args.device,
                             overwrite=args.overwrite, progress=not args.no_progress)
     if is_main_process():
-        pca = f", PCA to {index.pca.output_dim}-d (keeping {100 * index.pca.explained:.1f}% of the energy)" if index.pca else ""
+        pca = (f", PCA to {index.pca.output_dim}-d (keeping {100 * index.pca.explained:.1f}% of the energy)"
+               if index.pca else "")
         print(f"indexed {index.size} gallery crops of {index.source.data} ({args.head} head of {args.run}) "
               f"with {index.kind}{pca} -> {args.out} ({args.out.stat().st_size / 2 ** 20:.1f} MiB)")
     return 0
@@ -135,7 +137,7 @@ def run_search(args: argparse.Namespace) -> int:
     queries, source, names, identities = query_features(args.run, index.source.head, args.images, args.data,
                                                         args.query_split, bf16=args.bf16, device=args.device)
     found = index.search(queries, source, k=args.top_k, where=str(args.index), nprobe=args.nprobe,
-                         ef_search=args.ef_search)
+                         ef_search=args.ef_search, refine=args.refine)
     records = [{"query": name, "query_identity": identity, "rank": rank + 1, "distance": float(distance),
                 "row": int(index.rows[position]), "identity": str(index.identities[position]),
                 "path": str(index.paths[position])}

@@ -106,11 +106,12 @@ class GalleryIndex:
         return self.pca.apply(vectors) if self.pca is not None else vectors
 
     def search(self, queries: np.ndarray, source: FeatureSource, k: int = 10,
-               where: str = "this index", nprobe: int | None = None,
-               ef_search: int | None = None) -> SearchResult:
-        """The `k` nearest gallery items of each query `(Q, D)` of `source` (same model and head)."""
+               where: str = "this index", nprobe: int | None = None, ef_search: int | None = None,
+               refine: int | None = None) -> SearchResult:
+        """The `k` nearest gallery items of each query `(Q, D)` of `source` (same model and head);
+        `nprobe`, `ef_search`, `refine`: search-time parameters (None: as saved)."""
         vectors = self.prepare_queries(queries, source, where)
-        settings = self.settings.with_search_params(nprobe=nprobe, ef_search=ef_search)
+        settings = self.settings.with_search_params(nprobe=nprobe, ef_search=ef_search, refine=refine)
         sims, positions = self.engine.search(vectors, min(k, self.size), settings)
         distances = np.where(positions >= 0, 1.0 - sims, np.inf).astype(np.float32)
         return SearchResult(distances, positions)

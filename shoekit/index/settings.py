@@ -58,9 +58,17 @@ class IndexSettings:
         nlist = self.nlist or default_nlist(num_vectors)
         return dataclasses.replace(self, kind=kind, nlist=nlist)
 
-    def with_search_params(self, nprobe: int | None = None, ef_search: int | None = None) -> "IndexSettings":
-        """The same index with other search-time parameters (None keeps the saved value)."""
-        changes = {name: value for name, value in (("nprobe", nprobe), ("ef_search", ef_search))
+    def with_search_params(self, nprobe: int | None = None, ef_search: int | None = None,
+                           refine: int | None = None) -> "IndexSettings":
+        """The same index with other search-time parameters (None keeps the saved value).
+
+        `refine` can only be changed on an ivfpq index built with refine > 0 (it holds the full
+        vectors then); GalleryIndexError otherwise.
+        """
+        if refine is not None and refine != self.refine and (self.kind != "ivfpq" or not self.refine or refine < 1):
+            raise GalleryIndexError(f"refine {refine} needs an ivfpq index built with --refine > 0 and a value "
+                                    f">= 1 (this one: {self.kind}, refine {self.refine}); rebuild it with --refine")
+        changes = {name: value for name, value in (("nprobe", nprobe), ("ef_search", ef_search), ("refine", refine))
                    if value is not None}
         return dataclasses.replace(self, **changes)
 
