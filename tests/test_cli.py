@@ -1,5 +1,6 @@
 """The command line: complete --help, train/evaluate from the shell, clear errors."""
 
+import argparse
 import subprocess
 import sys
 
@@ -20,11 +21,13 @@ def test_every_command_has_help(capsys):
 
 
 def test_every_option_is_explained():
-    parser = build_parser()
-    subparsers = next(a for a in parser._actions if a.dest == "command")
-    for name, subparser in subparsers.choices.items():
-        for action in subparser._actions:
-            assert action.help, f"shoekit {name} {action.option_strings}: no help text"
+    def check(parser, prefix):
+        for action in parser._actions:
+            assert action.help, f"{prefix} {action.option_strings or action.dest}: no help text"
+            if isinstance(action, argparse._SubParsersAction):
+                for name, subparser in action.choices.items():
+                    check(subparser, f"{prefix} {name}")
+    check(build_parser(), "shoekit")
 
 
 def test_python_dash_m_runs_the_cli():

@@ -63,7 +63,8 @@ def register(subparsers) -> None:
         "head, in a search engine (numpy for small galleries, faiss flat / IVF-PQ / HNSW for large ones), "
         "saved to one file with the model's fingerprint, the head and the dataset's manifest hash. "
         "Queries from another model or head are refused.")
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
+                                    help="build: index a run's gallery features; search: query a saved index")
 
     build = actions.add_parser(
         "build", help="extract gallery features with a run and index them",
