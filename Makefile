@@ -24,10 +24,15 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed browser
 	$(PY) -m pytest -q
 
+# Speed benchmarks (results in benchmarks/results/); the workbench and index ones read the demo run.
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_model_speed.py
 	$(PY) benchmarks/bench_cctv.py
 	$(PY) benchmarks/bench_explain.py
+	$(PY) benchmarks/bench_onnx.py
+	$(VENV)/bin/shoekit demo --no-progress
+	$(PY) benchmarks/bench_workbench.py --runs demo/runs
+	$(PY) benchmarks/bench_index.py --run demo/runs/dual_pool
 
 clean-venv:
 	rm -rf $(VENV)
