@@ -4,7 +4,8 @@ For each head, `evaluate_run` writes to `RUN/eval/HEAD/`:
     metrics.json   rank1/5/10, mAP (fractions), query counts, metric, precision, manifest hash
     cmc.csv        rank, cmc
     rankings.npz   query_rows (Q,), gallery_rows (G,) manifest row numbers; top_indices (Q, K)
-                   into gallery_rows, top_distances (Q, K); ap (Q,) (NaN: no positive in gallery)
+                   into gallery_rows (-1 where an approximate index found fewer than K),
+                   top_distances (Q, K); ap (Q,) (NaN: no positive in gallery)
     features.npz   query (Q, D), gallery (G, D) L2-normalised float32, with their manifest rows
 and a table of all heads to `RUN/eval/metrics.csv`, and `metrics.json["eval"][HEAD]`.
 

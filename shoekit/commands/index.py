@@ -148,7 +148,8 @@ def run_search(args: argparse.Namespace) -> int:
     print(table.to_string(index=False, float_format=lambda value: f"{value:.4f}"))
     if args.out:
         write_text(args.out, table.to_csv(index=False))
-    summary = f"searched {len(names)} queries against {index.size} gallery crops ({index.kind})"
+    queries_word = "query" if len(names) == 1 else "queries"
+    summary = f"searched {len(names)} {queries_word} against {index.size} gallery crops ({index.kind})"
     known = [identity for identity in identities if identity]
     if known:
         top1 = table[table["rank"] == 1]

@@ -7,6 +7,8 @@ inner products (cosine similarities) `(Q, k)` float32, best first, and gallery p
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -18,6 +20,8 @@ QUERY_CHUNK = 1024
 
 
 def import_faiss():
+    """The faiss module (its loader's INFO lines about CPU-specific builds silenced)."""
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     try:
         import faiss
     except ImportError as error:
