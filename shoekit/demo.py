@@ -50,7 +50,7 @@ def ensure_dataset(settings: DemoSettings, progress: bool) -> None:
     build_dataset(BuildOptions(out=settings.data, procedural=settings.types, scale="smoke",
                                train_crops=settings.train_crops, gallery_crops=settings.gallery_crops,
                                distractor_crops=settings.distractor_crops, seed=settings.seed,
-                               size=settings.image_size, overwrite=True))
+                               size=settings.image_size, overwrite=True, progress=progress))
 
 
 def ensure_trained(settings: DemoSettings, progress: bool) -> None:

@@ -63,6 +63,8 @@ def register(subparsers) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an earlier build in --out (its images/, manifest.csv, "
                         "stats.json)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false",
+                        help="hide the progress bars")
     parser.set_defaults(func=run)
 
 
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         train_fraction=args.train_fraction, test_fraction=args.test_fraction,
         distractor_fraction=args.distractor_fraction, drop_low_quality=args.drop_low_quality,
         view_exclusion=args.view_exclusion, query_view_gap=args.query_view_gap,
-        workers=args.workers, overwrite=args.overwrite)
+        workers=args.workers, overwrite=args.overwrite, progress=args.progress)
     result = build_dataset(options)
     crops = result.stats["crops"]
     pools = result.stats["identities"]

@@ -101,6 +101,7 @@ class BuildOptions:
     query_view_gap: int = 20                # least trajectory distance between the two query views
     workers: int | None = None              # rendering processes; None: every available core
     overwrite: bool = False
+    progress: bool = True                   # progress bars while checking and rendering
 
     def preset(self) -> ScalePreset:
         """The scale preset with this build's overrides applied."""
@@ -362,7 +363,7 @@ def render_crops(refs: dict[str, CutoutRef], specs: list[CropSpec], out: Path,
 
 
 def run_tasks(function, tasks: dict[str, tuple], weights: dict[str, int], workers: int | None,
-              description: str, unit: str) -> dict[str, object]:
+              description: str, unit: str, progress_bar: bool = True) -> dict[str, object]:
     """Run `function(*tasks[key])` for every key, in a process pool of `workers` processes
     (None: one per available core) when that is more than 1.
 
@@ -371,7 +372,7 @@ def run_tasks(function, tasks: dict[str, tuple], weights: dict[str, int], worker
     """
     results = {}
     workers = min(workers or available_cpus(), len(tasks))
-    with tqdm(total=sum(weights.values()), desc=description, unit=unit) as progress:
+    with tqdm(total=sum(weights.values()), desc=description, unit=unit, disable=not progress_bar) as progress:
         if workers <= 1:
             for key, arguments in tasks.items():
                 results[key] = function(*arguments)
@@ -473,7 +474,7 @@ def build_dataset(options: BuildOptions) -> BuildResult:
     grouped = group_by_identity(refs)
     checks = run_tasks(check_cutouts, {i: (list(v.values()),) for i, v in grouped.items()},
                        {i: len(v) for i, v in grouped.items()}, options.workers,
-                       "checking cut-outs", "cut-out")
+                       "checking cut-outs", "cut-out", options.progress)
     unreadable = drop_unreadable(grouped, checks)
     plans, skipped = plan_queries(grouped, policy, options.seed)
     pools = choose_pools(sorted(plans), preset, options.seed)
@@ -484,7 +485,7 @@ def build_dataset(options: BuildOptions) -> BuildResult:
     keypoints = run_tasks(render_crops,
                           {i: (grouped[i], s, out, options.size) for i, s in specs.items()},
                           {i: len(s) for i, s in specs.items()}, options.workers,
-                          "rendering crops", "crop")
+                          "rendering crops", "crop", options.progress)
     manifest = manifest_table(specs, keypoints)
     write_manifest(manifest, out)
     warnings = [f"cut-out {key} left out: {why}" for key, why in unreadable.items()]
