@@ -6,8 +6,6 @@ types, 3 CCTV cameras, 5 floors) is private, so the numbers are not directly com
 
 from __future__ import annotations
 
-PAPER_LABEL = "paper (private data)"
-
 # Table 1: attention variants, FC features, no label smoothing.
 TABLE1 = {
     "none": {"rank1": 61.09, "mAP": 46.34},

@@ -23,11 +23,12 @@ from tqdm.auto import tqdm
 
 from shoekit import paper
 from shoekit.config import TrainConfig
+from shoekit.models import ATTENTIONS as MODEL_ATTENTIONS
 from shoekit.runs import CHECKPOINT_FILE, CONFIG_FILE, load_checkpoint, read_metrics, write_json, write_text
 
 log = logging.getLogger(__name__)
 
-ATTENTIONS = ("none", "se", "cbam", "eca", "dual_pool")
+ATTENTIONS = tuple(MODEL_ATTENTIONS)  # the paper's order: none, se, cbam, eca, dual_pool
 TABLE2_HEADS = ("fc", "avg", "maxavg", "max")
 EPSILONS = (0.0, 0.12, 0.13, 0.14, 0.15)
 
