@@ -31,8 +31,10 @@ class RunSummary:
     """A usable run folder: its config, evaluated heads and their metrics (no model loaded).
 
     `name`: the folder relative to the catalog root (POSIX style); `heads`: evaluated heads in
-    HEADS order; `metrics[head]`: RUN/eval/HEAD/metrics.json (rank1/5/10, mAP as fractions,
-    manifest_hash, data, metric, ...); `epochs_trained`: rows of train_log.csv.
+    HEADS order (post-processed evaluations such as RUN/eval/max+qe5+rr are left out: their
+    distances are not plain feature distances); `metrics[head]`: RUN/eval/HEAD/metrics.json
+    (rank1/5/10, mAP as fractions, manifest_hash, data, metric, ...); `epochs_trained`: rows of
+    train_log.csv.
     """
 
     path: Path

@@ -14,8 +14,8 @@ import sys
 from shoekit import __version__
 from shoekit.errors import ShoekitError
 
-COMMANDS = ("demo", "make_dataset", "import_folder", "train", "evaluate", "reproduce", "explain", "workbench",
-            "index", "export")
+COMMANDS = ("demo", "make_dataset", "import_folder", "train", "evaluate", "reproduce", "ablate", "explain",
+            "workbench", "index", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

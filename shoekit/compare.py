@@ -7,6 +7,7 @@ references for the shape of the results, not targets our data can be scored agai
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -69,3 +70,24 @@ def paper_table() -> pd.DataFrame:
              for epsilon, values in paper.TABLE3.items()]
     return pd.DataFrame(rows)
 
+
+
+ABLATION_FILE = "ablation.csv"
+
+
+def find_ablations(runs_root: str | Path, results_root: str | Path = "results") -> dict[str, Path]:
+    """{label: path} of ablation tables written by `shoekit ablate`: in the runs folder, the folder
+    holding it (`results/cpu` for `results/cpu/runs`) and each `results_root/*/` folder."""
+    runs_root, results_root = Path(runs_root), Path(results_root)
+    candidates = [runs_root / ABLATION_FILE, runs_root.parent / ABLATION_FILE,
+                  *sorted(results_root.glob(f"*/{ABLATION_FILE}"))]
+    found: dict[str, Path] = {}
+    for path in candidates:
+        if path.is_file() and path.resolve() not in {p.resolve() for p in found.values()}:
+            found[path.parent.as_posix()] = path
+    return found
+
+
+def read_ablation(path: str | Path) -> pd.DataFrame:
+    """An ablation table (percent): name, change, evaluation, rank1, rank5, rank10, mAP, mAP_gain, ..."""
+    return pd.read_csv(path)

@@ -10,6 +10,18 @@ from pathlib import Path
 from shoekit.errors import CheckpointError
 
 
+# Recipe presets: settings that override TrainConfig's defaults (explicit options override them).
+# "paper": the paper's best (dual_pool, layer4+max retrieval, label smoothing 0.14); "strong" adds
+# the re-id tricks of Luo et al. ("Bag of Tricks", 2019) that shoekit measures in `shoekit ablate`.
+PAPER_RECIPE = {"attention": "dual_pool", "label_smoothing": 0.14}
+RECIPES: dict[str, dict] = {
+    "paper": PAPER_RECIPE,
+    "strong": {**PAPER_RECIPE, "neck": "bnneck", "sampler": "pk", "triplet_weight": 1.0,
+               "random_erasing": 0.5, "last_stride": 1},
+}
+RECIPE_HEADS = {"paper": "max", "strong": "bnneck"}  # the retrieval head each recipe is meant for
+
+
 @dataclass
 class TrainConfig:
     """Everything that determines a training run (with the dataset's manifest hash)."""
@@ -32,12 +44,28 @@ class TrainConfig:
     smoothing_form: str = "paper"        # "paper" (target 1-eps) | "pytorch" (1-eps+eps/N)
     random_erasing: float = 0.0          # probability
     last_stride: int = 2
+    neck: str = "none"                   # "none" | "bnneck"
+    sampler: str = "random"              # "random" | "pk" (P identities x K images per batch)
+    instances_per_identity: int = 4      # K of the pk sampler; P = batch_size // K
+    triplet_weight: float = 0.0          # batch-hard triplet loss on the pooled feature; 0 = off
+    triplet_margin: float = 0.3          # 0 = soft margin log(1 + exp(d_ap - d_an))
+    center_weight: float = 0.0           # centre loss weight; 0 = off
+    center_lr: float = 0.5               # SGD learning rate of the class centres
+    recipe: str = "custom"               # the preset these settings came from (see RECIPES)
     pretrained: str | None = None        # None | "imagenet" | path to .pth
     seed: int = 0
     bf16: bool = True                    # bf16 autocast + channels_last where supported
+    compile: bool = False                # torch.compile the model (fuses the attention's work)
     device: str = "auto"
     num_workers: int = 1
     align: bool = True                   # toe-heel alignment when the manifest has keypoints
+
+    @classmethod
+    def from_recipe(cls, recipe: str = "custom", **settings) -> "TrainConfig":
+        """The preset `recipe` ("custom": none; see RECIPES) with `settings` on top of it."""
+        if recipe != "custom" and recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {recipe!r}; choose one of custom, {', '.join(RECIPES)}")
+        return cls(**{**RECIPES.get(recipe, {}), **settings, "recipe": recipe})
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)

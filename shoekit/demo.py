@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoekit.config import TrainConfig
-from shoekit.models.heads import HEADS
+from shoekit.models.heads import model_heads
 from shoekit.runs import CHECKPOINT_FILE, CONFIG_FILE, load_checkpoint, read_metrics
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,8 @@ def ensure_evaluated(settings: DemoSettings, progress: bool) -> dict[str, dict]:
     from shoekit.evaluate import evaluate_run
 
     evaluated = read_metrics(settings.run).get("eval", {})
-    if set(HEADS) <= set(evaluated) and all((settings.run / "eval" / h / "features.npz").is_file() for h in HEADS):
+    heads = model_heads("none")  # the demo model has no BNNeck
+    if set(heads) <= set(evaluated) and all((settings.run / "eval" / h / "features.npz").is_file() for h in heads):
         return evaluated
     return evaluate_run(settings.run, progress=progress)
 

@@ -15,3 +15,7 @@ class ImageError(ShoekitError):
 
 class CheckpointError(ShoekitError):
     """A checkpoint or run folder does not match the model or is incomplete."""
+
+
+class SettingsError(ShoekitError, ValueError):
+    """Options that cannot be used together or are out of range (e.g. --rerank with a faiss index)."""

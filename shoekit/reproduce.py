@@ -35,7 +35,7 @@ EPSILONS = (0.0, 0.12, 0.13, 0.14, 0.15)
 # Training settings per scale; the dataset's size is the user's choice (make-dataset --scale).
 SCALES: dict[str, dict] = {
     "smoke": dict(epochs=1, image_size=64, batch_size=16, warmup_steps=2, lr=1e-3),
-    "cpu": dict(epochs=12, image_size=120, batch_size=64, warmup_steps=200, lr=3.5e-4),
+    "cpu": dict(epochs=8, image_size=96, batch_size=32, warmup_steps=50, lr=1e-3),
     "paper": dict(epochs=60, image_size=120, batch_size=64, warmup_steps=500, lr=3.5e-4),
 }
 
@@ -51,6 +51,7 @@ class PlannedRun:
 
 
 TABLES = ("table1", "table2", "table3")
+LOCK_FILE = ".lock"
 
 
 def plan_grid(seeds: tuple[int, ...], tables: tuple[str, ...] = TABLES) -> list[PlannedRun]:
@@ -78,21 +79,58 @@ def is_complete(run_dir: Path) -> bool:
 
 def ensure_run(planned: PlannedRun, data: Path, scale: str, runs_dir: Path, progress: bool,
                overrides: dict) -> None:
-    """Train + evaluate one run unless it is complete."""
+    """Train + evaluate one grid run unless it is complete."""
+    config = TrainConfig(data=str(data), attention=planned.attention, label_smoothing=planned.epsilon,
+                         seed=planned.seed, **{**SCALES[scale], **overrides})
+    ensure_trained(runs_dir / planned.name, config, progress)
+
+
+def ensure_trained(run_dir: Path, config: TrainConfig, progress: bool) -> bool:
+    """Train `config` into `run_dir` (resuming a partial run) and evaluate every head, unless done.
+
+    Several `reproduce`/`ablate` processes may share a results folder: a run another live process
+    is training (RUN/.lock holds its PID) is left to it. Returns whether the run is complete.
+    """
     from shoekit.evaluate import evaluate_run
     from shoekit.train import train
 
-    run_dir = runs_dir / planned.name
     if is_complete(run_dir):
-        return
-    config = TrainConfig(data=str(data), attention=planned.attention, label_smoothing=planned.epsilon,
-                         seed=planned.seed, **{**SCALES[scale], **overrides})
-    resume = (run_dir / CHECKPOINT_FILE).is_file()
-    train(config, run_dir, resume=resume, progress=progress)
-    evaluate_run(run_dir, progress=progress)
+        return True
+    if not claim(run_dir):
+        log.info("%s is being trained by another process; leaving it to that one", run_dir.name)
+        return False
+    try:
+        resume = (run_dir / CHECKPOINT_FILE).is_file()
+        train(config, run_dir, resume=resume, progress=progress)
+        evaluate_run(run_dir, progress=progress)
+    finally:
+        (run_dir / LOCK_FILE).unlink(missing_ok=True)
+    return True
+
+
+def claim(run_dir: Path) -> bool:
+    """Create RUN/.lock with this PID; False when a live process holds it (a dead one's is taken over)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = run_dir / LOCK_FILE
+    try:
+        descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        try:
+            holder = int(lock.read_text() or 0)
+            os.kill(holder, 0)
+            return holder == os.getpid()
+        except (ValueError, ProcessLookupError, FileNotFoundError):
+            lock.write_text(str(os.getpid()))
+            return True
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(str(os.getpid()))
+    return True
 
 
 def metrics_row(run_dir: Path, head: str) -> dict:
+    """Rank-1/5/10 and mAP (%) of one run's head; NaN while the run is unfinished."""
+    if not is_complete(run_dir):
+        return dict.fromkeys(("rank1", "rank5", "rank10", "mAP"), float("nan"))
     values = read_metrics(run_dir)["eval"][head]
     return {"rank1": 100 * values["rank1"], "rank5": 100 * values["rank5"],
             "rank10": 100 * values["rank10"], "mAP": 100 * values["mAP"]}
@@ -106,8 +144,8 @@ def build_tables(runs_dir: Path, seeds: tuple[int, ...], tables: tuple[str, ...]
         rows["table1"] = []
         for attention in ATTENTIONS:
             frame = pd.DataFrame([metrics_row(runs_dir / f"{attention}-eps0-seed{s}", "fc") for s in seeds])
-            rows["table1"].append({
-                "attention": attention, "seeds": len(frame), **frame.mean().to_dict(),
+            rows["table1"].append({  # means and spreads over the seeds whose run has finished
+                "attention": attention, "seeds": int(frame["mAP"].notna().sum()), **frame.mean().to_dict(),
                 "rank1_spread": frame["rank1"].max() - frame["rank1"].min(),
                 "mAP_spread": frame["mAP"].max() - frame["mAP"].min(),
                 "paper_rank1": paper.TABLE1[attention]["rank1"], "paper_mAP": paper.TABLE1[attention]["mAP"]})
@@ -165,6 +203,9 @@ def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tupl
     for run in bar:
         bar.set_postfix_str(run.name)
         ensure_run(run, data, scale, runs_dir, progress, overrides or {})
+    unfinished = [run.name for run in planned if not is_complete(runs_dir / run.name)]
+    if unfinished:
+        log.warning("unfinished runs (their rows are empty; run the command again): %s", ", ".join(unfinished))
     built = build_tables(runs_dir, seeds, tables)
     for name, frame in built.items():
         write_text(out / f"{name}.csv", frame.to_csv(index=False))
@@ -173,7 +214,7 @@ def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tupl
     finished = sorted(p.name for p in runs_dir.iterdir() if is_complete(p)) if runs_dir.is_dir() else []
     write_json(out / "reproduce.json", {
         "command": command, "scale": scale, "seeds": list(seeds), "data": str(data),
-        "training": {**SCALES[scale], **(overrides or {})},
+        "training": {**SCALES[scale], **(overrides or {})}, "unfinished": unfinished,
         "train_seconds": {name: round(read_metrics(runs_dir / name)["train"]["train_seconds"], 1)
                           for name in finished},
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},

@@ -3,8 +3,9 @@
     RUN/config.json       the resolved TrainConfig
     RUN/train_log.csv     one row per epoch: loss, accuracy, images/s, lr, seconds
     RUN/checkpoint.pt     model + optimizer + scheduler + epoch, written atomically each epoch
-    RUN/metrics.json      {"train": {...}, "eval": {head: {...}}}, written atomically
-    RUN/eval/HEAD/        metrics.json, cmc.csv, rankings.npz, features.npz (see evaluate.py)
+    RUN/metrics.json      {"train": {...}, "eval": {name: {...}}}, written atomically
+    RUN/eval/NAME/        metrics.json, cmc.csv, rankings.npz, features.npz (see evaluate.py);
+                          NAME is a head (max), or a head with post-processing (max+qe5+rr)
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def load_run(run_dir: str | Path) -> TrainedRun:
     config = TrainConfig.load(run_dir / CONFIG_FILE)
     checkpoint = load_checkpoint(run_dir / CHECKPOINT_FILE)
     class_names = list(checkpoint["class_names"])
-    model = build_model(config.attention, num_classes=len(class_names), last_stride=config.last_stride)
+    model = build_model(config.attention, num_classes=len(class_names), last_stride=config.last_stride,
+                        neck=config.neck)
     load_weights(model, checkpoint["model"], run_dir / CHECKPOINT_FILE)
     model.eval()
     return TrainedRun(run_dir, config, model, class_names, checkpoint["manifest_hash"], checkpoint["epoch"])

@@ -19,12 +19,12 @@ import torch
 from tqdm.auto import tqdm
 
 from shoekit.config import TrainConfig
-from shoekit.data import ShoeCrops, manifest_hash, train_transform, validate_dataset
+from shoekit.data import PKBatchSampler, ShoeCrops, manifest_hash, train_transform, validate_dataset
 from shoekit.distributed import DistContext, init_distributed, is_main_process
-from shoekit.errors import CheckpointError
-from shoekit.losses import LabelSmoothingCrossEntropy
+from shoekit.errors import CheckpointError, ShoekitError
+from shoekit.losses import ReidLoss
 from shoekit.models import build_model
-from shoekit.precision import autocast, bf16_supported, to_device
+from shoekit.precision import autocast, bf16_supported, compiled, to_device
 from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, FORMAT_VERSION, LOG_FILE, load_checkpoint,
                           load_weights, save_checkpoint, update_metrics, write_text)
 
@@ -38,6 +38,43 @@ def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.
         return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                nesterov=config.nesterov, weight_decay=config.weight_decay)
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose 'adam' or 'sgd'")
+
+
+class Optimizers:
+    """The model's optimizer plus, with a centre loss, the centres' own SGD (Luo et al.: lr 0.5 on
+    the centre gradient undone of its loss weight)."""
+
+    def __init__(self, model: torch.nn.Module, criterion: ReidLoss, config: TrainConfig):
+        self.model = build_optimizer(model, config)
+        self.centers = None
+        if criterion.center is not None:
+            self.centers = torch.optim.SGD(criterion.center.parameters(), lr=config.center_lr)
+            self.center_weight = config.center_weight
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.model.zero_grad(set_to_none=True)
+        if self.centers is not None:
+            self.centers.zero_grad(set_to_none=True)
+        loss.backward()
+        self.model.step()
+        if self.centers is not None:
+            for center in self.centers.param_groups[0]["params"]:
+                center.grad.mul_(1.0 / self.center_weight)
+            self.centers.step()
+
+
+def epoch_loader(context: DistContext, dataset: ShoeCrops, config: TrainConfig, batch_size: int, seed: int,
+                 num_workers: int) -> torch.utils.data.DataLoader:
+    """One epoch's batches: shuffled (`config.sampler == "random"`) or P×K identity-balanced ("pk")."""
+    if config.sampler == "random":
+        return context.epoch_loader(dataset, batch_size, seed, num_workers)
+    if config.sampler != "pk":
+        raise ValueError(f"unknown sampler {config.sampler!r}; choose 'random' or 'pk'")
+    if context.active:
+        raise ShoekitError("--sampler pk runs in one process; use --sampler random under torchrun")
+    sampler = PKBatchSampler(dataset.labels, batch_size // config.instances_per_identity,
+                             config.instances_per_identity, seed)
+    return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers)
 
 
 def lr_factor(config: TrainConfig, steps_per_epoch: int):
@@ -71,31 +108,35 @@ def write_history(run_dir: Path, history: list[dict]) -> None:
     write_text(run_dir / LOG_FILE, buffer.getvalue())
 
 
-def run_epoch(model, loader, criterion, optimizer, scheduler, device, use_bf16, progress,
+def run_epoch(model, loader, criterion, optimizers: Optimizers, scheduler, device, use_bf16, progress,
               context: DistContext = DistContext()) -> dict:
-    """One pass over `loader`; returns mean loss, accuracy (fraction) and images/s (over all processes)."""
+    """One pass over `loader`; returns mean loss (and each term of it), accuracy (fraction) and
+    images/s (over all processes)."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
+    part_sums: dict[str, float] = {}
     start = time.perf_counter()
     bar = tqdm(loader, desc="  batches", leave=False, disable=not progress, unit="batch")
     for images, labels, _ in bar:
         images = to_device(images, device, channels_last=use_bf16)
         labels = labels.to(device)
         with autocast(device, use_bf16):
-            logits = model(images)
-        loss = criterion(logits, labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+            features, logits = model(images, with_features=True) if criterion.needs_features else (None, model(images))
+        loss, parts = criterion(features, logits, labels)
+        optimizers.step(loss)
         scheduler.step()
         total_loss += loss.item() * len(labels)
+        for name, value in parts.items():
+            part_sums[name] = part_sums.get(name, 0.0) + value * len(labels)
         correct += (logits.argmax(1) == labels).sum().item()
         seen += len(labels)
         rate = seen / (time.perf_counter() - start)
         bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
     seconds = time.perf_counter() - start
-    total_loss, correct, seen = context.sum([total_loss, correct, seen])
+    names = sorted(part_sums) if len(part_sums) > 1 else []
+    total_loss, correct, seen, *part_values = context.sum([total_loss, correct, seen, *(part_sums[n] for n in names)])
     return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1),
+            **{f"loss_{name}": value / max(seen, 1) for name, value in zip(names, part_values)},
             "images_per_s": seen / max(seconds, 1e-9), "seconds": seconds}
 
 
@@ -140,39 +181,44 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     use_bf16 = config.bf16 and bf16_supported(device)
     torch.manual_seed(config.seed)
     model = build_model(config.attention, num_classes=len(class_names), last_stride=config.last_stride,
-                        pretrained=None if checkpoint else config.pretrained)
+                        pretrained=None if checkpoint else config.pretrained, neck=config.neck)
     model.to(device, memory_format=torch.channels_last if use_bf16 else torch.contiguous_format)
-    optimizer = build_optimizer(model, config)
+    criterion = ReidLoss(len(class_names), model.fc.in_features, config.label_smoothing, config.smoothing_form,
+                         config.triplet_weight, config.triplet_margin, config.center_weight).to(device)
+    optimizers = Optimizers(model, criterion, config)
     batch_size = min(config.batch_size, len(dataset))
-    steps_per_epoch = len(context.epoch_loader(dataset, batch_size, config.seed, num_workers=0))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps_per_epoch))
-    criterion = LabelSmoothingCrossEntropy(config.label_smoothing, config.smoothing_form)
+    steps_per_epoch = len(epoch_loader(context, dataset, config, batch_size, config.seed, num_workers=0))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizers.model, lr_factor(config, steps_per_epoch))
 
     history, start_epoch = [], 0
     if checkpoint is not None:
         load_weights(model, checkpoint["model"], run_dir / CHECKPOINT_FILE)
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        criterion.load_state_dict(checkpoint.get("criterion", {}))
+        optimizers.model.load_state_dict(checkpoint["optimizer"])
+        if optimizers.centers is not None:
+            optimizers.centers.load_state_dict(checkpoint["center_optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         history, start_epoch = list(checkpoint["history"]), int(checkpoint["epoch"])
         log.info("resuming %s after epoch %d of %d", run_dir, start_epoch, config.epochs)
     log.info("training %s (%d classes, %d images) on %s%s, %s", config.attention, len(class_names),
              len(dataset), device, f" x {context.world_size} processes" if context.active else "",
              "bf16 autocast + channels_last" if use_bf16 else "fp32")
-    trainee = context.wrap(model)
+    trainee = compiled(context.wrap(model), config.compile)
 
     epochs = tqdm(range(start_epoch, config.epochs), desc="epochs", initial=start_epoch,
                   total=config.epochs, disable=not progress, unit="epoch")
     for epoch in epochs:
         torch.manual_seed(epoch_seed(config.seed, epoch))
-        loader = context.epoch_loader(dataset, batch_size, epoch_seed(config.seed, epoch), config.num_workers)
-        stats = run_epoch(trainee, loader, criterion, optimizer, scheduler, device, use_bf16, progress, context)
+        loader = epoch_loader(context, dataset, config, batch_size, epoch_seed(config.seed, epoch), config.num_workers)
+        stats = run_epoch(trainee, loader, criterion, optimizers, scheduler, device, use_bf16, progress, context)
         history.append({"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], **stats})
         epochs.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['accuracy']:.3f}")
         if not context.is_main:
             continue
         save_checkpoint(run_dir / CHECKPOINT_FILE, {
             "format_version": FORMAT_VERSION, "epoch": epoch + 1, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "optimizer": optimizers.model.state_dict(), "scheduler": scheduler.state_dict(),
+            "criterion": criterion.state_dict(), "center_optimizer": optimizers.centers and optimizers.centers.state_dict(),
             "history": history, "class_names": class_names, "manifest_hash": data_hash,
             "precision": "bf16" if use_bf16 else "fp32",
         })

@@ -56,3 +56,9 @@ def test_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     assert "no such run folder" in capsys.readouterr().err
     assert main(["train"]) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_a_head_the_model_lacks_is_one_line(trained_run, capsys):
+    assert main(["evaluate", str(trained_run), "--head", "bnneck", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "--neck bnneck" in err and "Traceback" not in err

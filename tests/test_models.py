@@ -101,7 +101,7 @@ def test_all_relus_are_modules(attention, monkeypatch):
 
 @pytest.mark.parametrize("head", HEADS)
 def test_feature_heads(head):
-    model = build_model("dual_pool", num_classes=7).eval()
+    model = build_model("dual_pool", num_classes=7, neck="bnneck" if head == "bnneck" else "none").eval()
     images = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         feats = model.features(images, head)
@@ -111,13 +111,42 @@ def test_feature_heads(head):
         assert torch.allclose(feats, torch.cat([fmap.amax((2, 3)), fmap.mean((2, 3))], 1))
     if head == "fc":
         assert torch.allclose(feats, model(images))
+    if head == "gem":  # between avg (p = 1) and max (p = inf) pooling, channel by channel
+        assert torch.all(feats >= fmap.clamp(min=1e-6).mean((2, 3)) - 1e-5)
+        assert torch.all(feats <= fmap.amax((2, 3)) + 1e-5)
+
+
+def test_gem_by_hand():
+    from shoekit.models.heads import GeneralizedMeanPool
+
+    x = torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 1, 2, 2)
+    expected = ((1 + 8 + 27 + 64) / 4) ** (1 / 3)
+    assert GeneralizedMeanPool(3.0)(x).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_bnneck_classifies_the_normalised_feature():
+    model = build_model("se", num_classes=5, neck="bnneck").eval()
+    model.bnneck.running_mean.fill_(0.1)  # as if trained: the neck is no longer the identity
+    assert model.fc.bias is None and not model.bnneck.bias.requires_grad
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        pooled, logits = model(images, with_features=True)
+        assert torch.allclose(pooled, model.features(images, "avg"))  # before the BN
+        after = model.features(images, "bnneck")
+        assert torch.allclose(logits, model.fc(after), atol=1e-5) and torch.allclose(logits, model(images))
+        assert not torch.allclose(after, pooled)
+    assert model.heads == HEADS and "bnneck" not in build_model("se", num_classes=5).heads
 
 
 def test_unknown_names_are_rejected():
     with pytest.raises(ValueError, match="dual_pool"):
         build_model("nonlocal")
     with pytest.raises(ValueError, match="maxavg"):
-        build_model("none", num_classes=3).features(torch.rand(1, 3, 32, 32), "gem")
+        build_model("none", num_classes=3).features(torch.rand(1, 3, 32, 32), "netvlad")
+    with pytest.raises(ValueError, match="--neck bnneck"):
+        build_model("none", num_classes=3).features(torch.rand(1, 3, 32, 32), "bnneck")
+    with pytest.raises(ValueError, match="bnneck"):
+        build_model("none", num_classes=3, neck="bn")
 
 
 def test_pixel_normalisation_lives_inside_the_model():
@@ -147,6 +176,15 @@ def test_local_pth_loads_into_every_variant(tmp_path, attention):
     attention_keys = [k for k in state if ".attention." in k]
     assert attention_keys and all(torch.equal(state[k], fresh_attention[k]) for k in attention_keys)
     assert state["fc.weight"].shape == (5, 2048)  # 1000-class FC skipped, not forced
+
+
+def test_local_pth_loads_into_a_bnneck_model(tmp_path):
+    reference = torchvision.models.resnet50()
+    path = tmp_path / "resnet50.pth"
+    torch.save(reference.state_dict(), path)
+    model = build_model("dual_pool", num_classes=5, neck="bnneck", last_stride=1, pretrained=str(path))
+    assert torch.equal(model.state_dict()["layer4.0.conv2.weight"], reference.state_dict()["layer4.0.conv2.weight"])
+    assert model.layer4[0].conv2.stride == (1, 1)
 
 
 def test_weights_api_path_reports_offline_clearly(monkeypatch):

@@ -12,7 +12,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 def test_there_is_one_notebook_per_experiment():
     names = [path.stem for path in NOTEBOOKS]
     assert names == ["01_dataset_and_cctv", "02_table1_attention", "03_table2_feature_heads",
-                     "04_table3_label_smoothing", "05_fig9_gradcam"]
+                     "04_table3_label_smoothing", "05_fig9_gradcam", "06_strong_recipe_ablation"]
 
 
 def test_committed_notebooks_carry_no_outputs():
@@ -32,3 +32,4 @@ def test_notebooks_run_at_smoke_scale(tmp_path):
         errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
         assert not errors, f"{path.name}: {errors[0]['ename']}: {errors[0]['evalue']}"
     assert (tmp_path / "results" / "table1.csv").is_file() and (tmp_path / "results" / "table3.csv").is_file()
+    assert (tmp_path / "results" / "ablation.csv").is_file()

@@ -23,9 +23,9 @@ def test_reproduce_smoke_writes_tables_and_resumes(tiny_dataset, tmp_path, capsy
     SCALES["smoke"]["image_size"], original = TINY_SIZE, SCALES["smoke"]["image_size"]
     try:
         assert main(args) == 0
-        first = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/checkpoint.pt")}
+        first = {p.parent.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/checkpoint.pt")}
         assert main(args) == 0  # everything finished: nothing retrained
-        second = {p.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/checkpoint.pt")}
+        second = {p.parent.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/checkpoint.pt")}
     finally:
         SCALES["smoke"]["image_size"] = original
     assert first == second

@@ -32,13 +32,13 @@ def test_run_folder_contents(trained_run):
     assert metrics["train"]["label_smoothing"] == {"epsilon": 0.0, "form": "paper"}
     assert metrics["train"]["precision"] in ("bf16", "fp32")
     assert len(metrics["train"]["manifest_hash"]) == 64
-    assert set(metrics["eval"]) == {"fc", "avg", "max", "maxavg"}
+    assert set(metrics["eval"]) == {"fc", "avg", "max", "maxavg", "gem"}  # no BNNeck: no "bnneck" head
     run = load_run(trained_run)
     assert run.class_names == ["id0", "id1", "id2", "id3"] and run.epoch == 3
 
 
 def test_evaluation_files(trained_run):
-    for head, dim in (("fc", 4), ("avg", 2048), ("max", 2048), ("maxavg", 4096)):
+    for head, dim in (("fc", 4), ("avg", 2048), ("max", 2048), ("maxavg", 4096), ("gem", 2048)):
         metrics = json.loads((trained_run / "eval" / head / "metrics.json").read_text())
         assert 0 <= metrics["rank1"] <= metrics["rank5"] <= metrics["rank10"] <= 1
         assert 0 < metrics["mAP"] <= 1 and metrics["num_valid_queries"] == 6
@@ -51,7 +51,7 @@ def test_evaluation_files(trained_run):
         cmc = pd.read_csv(trained_run / "eval" / head / "cmc.csv")
         assert cmc["cmc"].iloc[0] == pytest.approx(metrics["rank1"]) and cmc["cmc"].is_monotonic_increasing
     table = pd.read_csv(trained_run / "eval" / "metrics.csv")
-    assert table["head"].tolist() == ["fc", "avg", "max", "maxavg"]
+    assert table["head"].tolist() == ["fc", "avg", "max", "maxavg", "gem"]
 
 
 def test_the_tiny_task_is_learned(trained_run):
@@ -61,8 +61,8 @@ def test_the_tiny_task_is_learned(trained_run):
     assert log["loss"].iloc[-1] < log["loss"].iloc[0]
 
 
-def test_resume_after_a_kill_gives_the_same_weights(tiny_dataset, tmp_path, monkeypatch):
-    train(tiny_config(tiny_dataset), tmp_path / "whole", progress=False)
+def assert_resume_after_a_kill_gives_the_same_weights(config, tmp_path, monkeypatch):
+    train(config, tmp_path / "whole", progress=False)
 
     real_write_history = train_module.write_history
 
@@ -71,7 +71,7 @@ def test_resume_after_a_kill_gives_the_same_weights(tiny_dataset, tmp_path, monk
         raise KeyboardInterrupt
     monkeypatch.setattr(train_module, "write_history", killed_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_config(tiny_dataset), tmp_path / "killed", progress=False)
+        train(config, tmp_path / "killed", progress=False)
     monkeypatch.setattr(train_module, "write_history", real_write_history)
     assert load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["epoch"] == 1
     train(TrainConfig(), tmp_path / "killed", resume=True, progress=False)
@@ -79,9 +79,29 @@ def test_resume_after_a_kill_gives_the_same_weights(tiny_dataset, tmp_path, monk
     whole = load_checkpoint(tmp_path / "whole" / "checkpoint.pt")
     resumed = load_checkpoint(tmp_path / "killed" / "checkpoint.pt")
     assert resumed["epoch"] == 2 and len(resumed["history"]) == 2
-    for name, tensor in whole["model"].items():
-        assert torch.equal(tensor, resumed["model"][name]), name
+    for name, tensor in [*whole["model"].items(), *whole["criterion"].items()]:
+        assert torch.equal(tensor, {**resumed["model"], **resumed["criterion"]}[name]), name
     assert pd.read_csv(tmp_path / "killed" / "train_log.csv")["epoch"].tolist() == [1, 2]
+    return whole
+
+
+def test_resume_after_a_kill_gives_the_same_weights(tiny_dataset, tmp_path, monkeypatch):
+    assert_resume_after_a_kill_gives_the_same_weights(tiny_config(tiny_dataset), tmp_path, monkeypatch)
+
+
+def test_strong_recipe_with_centre_loss_trains_and_resumes(tiny_dataset, tmp_path, monkeypatch):
+    """BNNeck, P×K triplet, random erasing, last stride 1 and a centre loss: each term is logged,
+    the centres are checkpointed, and a killed run still resumes to the same weights."""
+    base = {f: getattr(tiny_config(tiny_dataset), f) for f in ("data", "image_size", "epochs", "lr",
+                                                               "warmup_steps", "num_workers", "seed")}
+    config = TrainConfig.from_recipe("strong", **base, batch_size=8, center_weight=5e-4)
+    assert config.neck == "bnneck" and config.sampler == "pk" and config.last_stride == 1
+    whole = assert_resume_after_a_kill_gives_the_same_weights(config, tmp_path, monkeypatch)
+    assert whole["center_optimizer"] is not None and whole["criterion"]["center.centers"].shape == (4, 2048)
+    log = pd.read_csv(tmp_path / "whole" / "train_log.csv")
+    assert {"loss_ce", "loss_triplet", "loss_center"} <= set(log.columns)
+    assert log["loss"].iloc[0] > log["loss_ce"].iloc[0]  # the triplet term is part of the loss
+    assert "bnneck" in load_run(tmp_path / "whole").model.heads
 
 
 def test_a_run_is_never_overwritten(tiny_dataset, tmp_path):
@@ -150,3 +170,16 @@ def test_bf16_and_fp32_extraction_agree(trained_run, tmp_path):
     bf16 = evaluate_run(copy, heads=("max",), bf16=True, progress=False)["max"]
     fp32 = evaluate_run(copy, heads=("max",), bf16=False, progress=False)["max"]
     assert abs(bf16["mAP"] - fp32["mAP"]) < 0.1
+
+
+def test_compiled_extraction_matches_eager(trained_run):
+    """`--compile` (torch.compile of the backbone) gives the eager features."""
+    from shoekit.data import ShoeCrops, eval_transform
+    from shoekit.evaluate import extract_features
+
+    run = load_run(trained_run)
+    crops = ShoeCrops(run.config.data, ["query"], transform=eval_transform(TINY_SIZE))
+    eager = extract_features(run.model, crops, ("max", "fc"), bf16=False, progress=False)
+    fused = extract_features(run.model, crops, ("max", "fc"), bf16=False, progress=False, compile=True)
+    for head in ("max", "fc"):
+        np.testing.assert_allclose(fused[head], eager[head], rtol=1e-3, atol=1e-4)

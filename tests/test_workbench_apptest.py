@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -23,6 +24,7 @@ TIMEOUT_S = 180
 def open_app(monkeypatch, root: Path) -> AppTest:
     """The app on runs folder `root` after its first run (the default page: Match & explain)."""
     monkeypatch.setenv("SHOEKIT_RUNS", str(root))
+    monkeypatch.setenv("SHOEKIT_RESULTS", str(root / "no-results"))  # not the repository's results/
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
     app.session_state["match_explained"] = 1
     return checked(app.run())
@@ -102,12 +104,24 @@ def test_compare_page_has_chart_and_paper_numbers(monkeypatch, runs_root):
     app = visit(open_app(monkeypatch, runs_root), "compare")
     assert len(app.get("plotly_chart")) == 1
     table = app.dataframe[0].value
-    assert set(table["head"]) == {"fc", "avg", "max", "maxavg"}
+    assert set(table["head"]) == {"fc", "avg", "max", "maxavg", "gem"}
     assert table.loc[table["head"] == "max", "paper_rank1"].item() == pytest.approx(73.93)
     assert any("private" in caption.value for caption in app.caption)
     app.multiselect(key="compare_heads").set_value(["max"])
     checked(app.run())
     assert list(app.dataframe[0].value["head"]) == ["max"]
+
+
+def test_compare_page_shows_an_ablation_table(monkeypatch, runs_root):
+    rows = [{"step": 0, "name": "paper", "change": "dual_pool", "evaluation": "max", "rank1": 10.0, "rank5": 20.0,
+             "rank10": 30.0, "mAP": 12.5, "train_seconds": 60.0, "run": "a", "mAP_gain": 0.0},
+            {"step": 1, "name": "+bnneck", "change": "BNNeck", "evaluation": "bnneck", "rank1": 14.0, "rank5": 24.0,
+             "rank10": 34.0, "mAP": 15.0, "train_seconds": 61.0, "run": "b", "mAP_gain": 2.5}]
+    pd.DataFrame(rows).to_csv(runs_root / "ablation.csv", index=False)
+    app = visit(open_app(monkeypatch, runs_root), "compare")
+    assert any("strong recipe" in header.value for header in app.subheader)
+    assert len(app.get("plotly_chart")) == 2
+    assert app.dataframe[-1].value["mAP_gain"].tolist() == [0.0, 2.5]
 
 
 def test_ranked_gallery_orders_and_filters(monkeypatch, runs_root):

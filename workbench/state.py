@@ -19,6 +19,8 @@ from shoekit.catalog import RunCatalog, RunSummary, discover_runs
 
 RUNS_ENV = "SHOEKIT_RUNS"
 DEFAULT_RUNS = "demo/runs"
+RESULTS_ENV = "SHOEKIT_RESULTS"
+DEFAULT_RESULTS = "results"  # committed benchmark results (results/cpu/ablation.csv, ...)
 CATALOG_TTL_S = 30
 DEMO_HINT = ("Make a first run with **`shoekit demo`** (a few minutes on 2 CPU cores: it draws "
              "procedural shoes, simulates CCTV crops, trains and evaluates a model into `demo/runs`), "
@@ -30,6 +32,11 @@ DEMO_HINT = ("Make a first run with **`shoekit demo`** (a few minutes on 2 CPU c
 def default_runs_root() -> str:
     """$SHOEKIT_RUNS, else `demo/runs` (relative to the working directory)."""
     return os.environ.get(RUNS_ENV) or DEFAULT_RUNS
+
+
+def results_root() -> Path:
+    """$SHOEKIT_RESULTS, else `results` (relative to the working directory)."""
+    return Path(os.environ.get(RESULTS_ENV) or DEFAULT_RESULTS)
 
 
 def runs_root() -> Path:

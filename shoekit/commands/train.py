@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import typing
 
-from shoekit.config import TrainConfig
+from shoekit.config import RECIPES, TrainConfig
 from shoekit.errors import ShoekitError
 
 HELP = {
@@ -31,23 +31,37 @@ HELP = {
     "pretrained": "ImageNet weights: 'imagenet' (torchvision download) or a ResNet50 .pth file",
     "seed": "random seed (initialisation, shuffling, augmentation)",
     "bf16": "bf16 autocast + channels_last where the CPU/GPU supports it",
+    "compile": "torch.compile the model: fuses the attention's poolings and gating (the first step "
+               "waits about two minutes to compile; pays off on runs of more than a few minutes)",
     "device": "'auto', 'cpu', 'cuda' or 'cuda:N'",
     "num_workers": "data-loading worker processes",
     "align": "rotate crops level by their toe/heel keypoints when the manifest has them",
+    "neck": "'bnneck': batch norm between the pooled feature and the classifier (adds the 'bnneck' head)",
+    "sampler": "'random' shuffle or 'pk': P identities x K images per batch (needed by the triplet loss)",
+    "instances_per_identity": "K of the pk sampler (P = batch size // K)",
+    "triplet_weight": "weight of the batch-hard triplet loss on the pooled feature (0: off)",
+    "triplet_margin": "triplet margin (0: soft margin)",
+    "center_weight": "weight of the centre loss (0: off; 0.0005 in Luo et al.)",
+    "center_lr": "SGD learning rate of the centre-loss class centres",
+    "recipe": "preset the other options start from: 'paper' (dual_pool, eps 0.14), 'strong' (paper + "
+              "BNNeck, P x K triplet, random erasing 0.5, last stride 1) or 'custom' (the defaults shown); "
+              "options given explicitly override the preset",
 }
 CHOICES = {"attention": ("none", "se", "cbam", "eca", "dual_pool"), "optimizer": ("adam", "sgd"),
-           "schedule": ("cosine", "step"), "smoothing_form": ("paper", "pytorch"), "last_stride": (1, 2)}
+           "schedule": ("cosine", "step"), "smoothing_form": ("paper", "pytorch"), "last_stride": (1, 2),
+           "neck": ("none", "bnneck"), "sampler": ("random", "pk"), "recipe": ("custom", *RECIPES)}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field, defaults from the dataclass."""
+    """One option per TrainConfig field. Options left out stay None, so a --recipe preset fills them
+    (`config_from_args`); the help shows the dataclass default."""
     hints = typing.get_type_hints(TrainConfig)
     defaults = TrainConfig()
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
-        kwargs = {"help": HELP[field.name] + " (default: %(default)s)", "default": default,
-                  "dest": field.name}
+        shown = " ".join(map(str, default)) if isinstance(default, list) else default
+        kwargs = {"help": f"{HELP[field.name]} (default: {shown})", "default": None, "dest": field.name}
         hint = hints[field.name]
         if hint is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
@@ -58,6 +72,13 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         if field.name in CHOICES:
             kwargs["choices"] = CHOICES[field.name]
         parser.add_argument(flag, **kwargs)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig of the --recipe preset (default 'custom') with every option given on top."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+             if getattr(args, f.name) is not None and f.name != "recipe"}
+    return TrainConfig.from_recipe(args.recipe or "custom", **given)
 
 
 def register(subparsers) -> None:
@@ -84,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.resume and not (args.out and args.data):
         raise ShoekitError("give --data DIR and --out RUN, or --resume RUN (see shoekit train --help)")
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    config = config_from_args(args)
     run_dir = args.resume or args.out
     summary = train(config, run_dir, resume=bool(args.resume), progress=not args.no_progress)
     if args.evaluate:

@@ -21,6 +21,7 @@ LAZY_NAMES: dict[str, str] = {
     **dict.fromkeys(("ShoeCrops", "train_transform", "eval_transform", "load_image_rgb"),
                     "datasets"),
     **dict.fromkeys(("import_folder", "ImportResult"), "folder_import"),
+    "PKBatchSampler": "sampler",
     **dict.fromkeys(("build_dataset", "BuildOptions", "BuildResult", "ScalePreset", "SCALES"),
                     "builder"),
     **dict.fromkeys(("Cutout", "load_cutout", "estimate_toe_heel"), "cutout"),

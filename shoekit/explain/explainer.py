@@ -16,7 +16,6 @@ from shoekit.explain.layers import target_layer
 from shoekit.explain.options import DEFAULT_LAYER, DEFAULT_METHOD
 from shoekit.explain.results import ImageExplanation, PairExplanation, QueryExplanation
 from shoekit.explain.targets import ClassTarget, SimilarityTarget
-from shoekit.models.heads import check_head
 
 
 def frozen_copy(model: nn.Module, layer: str) -> nn.Module:
@@ -43,7 +42,8 @@ class Explainer:
 
     def __init__(self, model: nn.Module, head: str = "max", method: str = DEFAULT_METHOD,
                  layer: str = DEFAULT_LAYER):
-        self.head = check_head(head)
+        model.check_head(head)
+        self.head = head
         self.method = check_method(method)
         self.layer = layer
         self.model = frozen_copy(model, layer)

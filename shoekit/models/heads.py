@@ -1,8 +1,10 @@
 """Retrieval feature heads, chosen at extraction time from one trained model.
 
-A head maps layer4's feature map `(B, 2048, h, w)` to a vector: "avg", "max" or "maxavg"
-([max; avg], 4096-d). "fc" is the classifier's output (avg pooling then the FC layer), the
-paper's baseline feature. Poolings are small named modules so a head is swapped by name.
+A head maps layer4's feature map `(B, 2048, h, w)` to a vector: "avg", "max", "maxavg"
+([max; avg], 4096-d) or "gem" (generalised mean, p = 3). "fc" is the classifier's output (avg
+pooling then the FC layer), the paper's baseline feature. "bnneck" is the avg-pooled feature
+after the BNNeck's batch norm (models built with `neck="bnneck"` only; "avg" is the feature
+before it). Poolings are small named modules so a head is swapped by name.
 """
 
 from __future__ import annotations
@@ -32,18 +34,40 @@ class GlobalMaxAvgPool(nn.Module):
         return torch.cat([x.amax(dim=(2, 3)), x.mean(dim=(2, 3))], dim=1)
 
 
+class GeneralizedMeanPool(nn.Module):
+    """(B, C, h, w) -> (B, C): (mean over space of x^p)^(1/p) (Radenović et al.), p fixed.
+
+    p = 1 is avg pooling and p -> inf max pooling; computed in float32 on values clamped to eps.
+    """
+
+    def __init__(self, p: float = 3.0, eps: float = 1e-6):
+        super().__init__()
+        self.p = p
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float().clamp(min=self.eps).pow(self.p).mean(dim=(2, 3)).pow(1.0 / self.p)
+
+
 POOLINGS: dict[str, type[nn.Module]] = {
     "avg": GlobalAvgPool,
     "max": GlobalMaxPool,
     "maxavg": GlobalMaxAvgPool,
+    "gem": GeneralizedMeanPool,
 }
-HEADS: tuple[str, ...] = ("fc", *POOLINGS)
+NECK_HEADS: tuple[str, ...] = ("bnneck",)
+HEADS: tuple[str, ...] = ("fc", *POOLINGS, *NECK_HEADS)
 
 
 def check_head(head: str) -> str:
     if head not in HEADS:
         raise ValueError(f"unknown feature head {head!r}; choose one of {', '.join(HEADS)}")
     return head
+
+
+def model_heads(neck: str) -> tuple[str, ...]:
+    """The heads a model with `neck` ("none" or "bnneck") offers, in HEADS order."""
+    return HEADS if neck == "bnneck" else tuple(h for h in HEADS if h not in NECK_HEADS)
 
 
 def feature_dim(head: str, num_classes: int, channels: int = 2048) -> int:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from shoekit.errors import SettingsError
 from shoekit.models.attention import build_attention
-from shoekit.models.heads import POOLINGS, check_head
+from shoekit.models.heads import POOLINGS, check_head, model_heads
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LAYERS = (3, 4, 6, 3)
+NECKS = ("none", "bnneck")
 
 
 class AttentionBottleneck(nn.Module):
@@ -52,12 +54,19 @@ class AttentionResNet50(nn.Module):
 
     `feature_map` gives layer4's output `(B, 2048, H/32, W/32)` (H/16 with `last_stride=1`);
     `features(images, head)` gives the retrieval vector of a head (see `heads.py`).
+    `neck="bnneck"` (Luo et al., "Bag of Tricks"): the avg-pooled feature passes a BatchNorm1d
+    (bias frozen at 0) before a bias-free classifier; metric losses use the feature before it.
     """
 
-    def __init__(self, attention: str = "dual_pool", num_classes: int = 1000, last_stride: int = 2):
+    def __init__(self, attention: str = "dual_pool", num_classes: int = 1000, last_stride: int = 2,
+                 neck: str = "none"):
         super().__init__()
+        if neck not in NECKS:
+            raise ValueError(f"unknown neck {neck!r}; choose one of {', '.join(NECKS)}")
         self.attention = attention
         self.num_classes = num_classes
+        self.neck = neck
+        self.heads = model_heads(neck)
         self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
@@ -70,7 +79,11 @@ class AttentionResNet50(nn.Module):
         self.layer3 = self._make_layer(256, LAYERS[2], 2)
         self.layer4 = self._make_layer(512, LAYERS[3], last_stride)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512 * AttentionBottleneck.expansion, num_classes)
+        channels = 512 * AttentionBottleneck.expansion
+        if neck == "bnneck":
+            self.bnneck = nn.BatchNorm1d(channels)
+            self.bnneck.bias.requires_grad_(False)
+        self.fc = nn.Linear(channels, num_classes, bias=neck == "none")
         self.poolings = nn.ModuleDict({name: pool() for name, pool in POOLINGS.items()})
         self._init_weights()
 
@@ -102,19 +115,37 @@ class AttentionResNet50(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
-    def classify(self, feature_map: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.avgpool(feature_map).flatten(1))
+    def check_head(self, head: str) -> None:
+        """SettingsError (a ValueError) unless this model offers `head` ("bnneck" needs a BNNeck)."""
+        if check_head(head) not in self.heads:
+            raise SettingsError(f"head {head!r} needs a model trained with a BNNeck (--neck bnneck); "
+                             f"this model offers {', '.join(self.heads)}")
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classify(self.feature_map(images))
+    def necked(self, pooled: torch.Tensor) -> torch.Tensor:
+        """`(B, 2048)` avg-pooled features -> the classifier's input (after the BNNeck if any)."""
+        return self.bnneck(pooled) if self.neck == "bnneck" else pooled
+
+    def classify(self, feature_map: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.necked(self.avgpool(feature_map).flatten(1)))
+
+    def forward(self, images: torch.Tensor, with_features: bool = False):
+        """Logits `(B, N)`; with `with_features` also the avg-pooled feature `(B, 2048)` the
+        metric losses use: `(features, logits)`."""
+        if not with_features:
+            return self.classify(self.feature_map(images))
+        pooled = self.avgpool(self.feature_map(images)).flatten(1)
+        return pooled, self.fc(self.necked(pooled))
 
     def head_features(self, feature_map: torch.Tensor, head: str) -> torch.Tensor:
         """Retrieval features `(B, D)` of `head` from a layer4 map, not normalised."""
-        if check_head(head) == "fc":
+        self.check_head(head)
+        if head == "fc":
             return self.classify(feature_map)
+        if head == "bnneck":
+            return self.bnneck(self.avgpool(feature_map).flatten(1))
         return self.poolings[head](feature_map)
 
     def features(self, images: torch.Tensor, head: str) -> torch.Tensor:
-        """Retrieval features `(B, D)` of `head` ("fc", "avg", "max", "maxavg"), not normalised."""
-        check_head(head)
+        """Retrieval features `(B, D)` of `head` (see `heads.py`), not normalised."""
+        self.check_head(head)
         return self.head_features(self.feature_map(images), head)

@@ -37,7 +37,7 @@ def load_backbone_state_dict(model: nn.Module, state_dict: dict[str, torch.Tenso
                              source: str = "state dict") -> LoadReport:
     """Copy every tensor of `state_dict` whose name and shape match `model`.
 
-    Raises CheckpointError when a backbone tensor (anything outside `.attention` and `fc`) is
+    Raises CheckpointError when a backbone tensor (anything outside `.attention`, `bnneck` and `fc`) is
     missing or has the wrong shape: then `state_dict` is not a ResNet50.
     """
     own = model.state_dict()
@@ -45,7 +45,7 @@ def load_backbone_state_dict(model: nn.Module, state_dict: dict[str, torch.Tenso
     problems = []
     for name, tensor in own.items():
         incoming = state_dict.get(name)
-        if ".attention." in name:
+        if ".attention." in name or name.startswith("bnneck."):
             report.kept_init.append(name)
         elif incoming is not None and incoming.shape == tensor.shape:
             report.loaded.append(name)

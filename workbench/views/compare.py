@@ -59,6 +59,31 @@ def main() -> None:
     st.caption(PAPER_NOTE)
     with st.expander("All numbers the paper reports (its private data)"):
         st.dataframe(paper_table(), hide_index=True)
+    show_ablation()
+
+
+ABLATION_HELP = ("Each row adds one training or evaluation trick to the row above, starting from the paper's "
+                 "best recipe; all runs saw the same images for the same number of epochs (shoekit ablate).")
+
+
+def show_ablation() -> None:
+    """The strong-recipe ablation tables found near the runs folder or under results/, if any."""
+    import plotly.express as px
+
+    from shoekit.compare import find_ablations, read_ablation
+
+    tables = find_ablations(state.runs_root(), state.results_root())
+    if not tables:
+        return
+    st.subheader("Beyond the paper: the strong recipe, one trick at a time")
+    label = st.selectbox("Ablation", list(tables), key="compare_ablation") if len(tables) > 1 else next(iter(tables))
+    table = read_ablation(tables[label])
+    figure = px.bar(table, x="name", y="mAP", text="mAP", labels={"name": "", "mAP": "mAP (%)"})
+    figure.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10))
+    st.plotly_chart(figure, key="compare_ablation_chart")
+    st.dataframe(table, hide_index=True, column_order=(
+        "name", "change", "evaluation", "rank1", "rank5", "rank10", "mAP", "mAP_gain", "train_seconds"))
+    st.caption(f"{ABLATION_HELP} Source: {tables[label]}")
 
 
 try:

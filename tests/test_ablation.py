@@ -1,0 +1,51 @@
+"""`shoekit ablate` at smoke scale: one trick per row, ending at the strong recipe; resumable."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from shoekit.ablation import TRAINING_STEPS, cumulative_settings, step_config, step_run_dir
+from shoekit.cli import main
+from shoekit.config import RECIPES
+from shoekit.reproduce import SCALES, run_dir_of
+from tests.conftest import TINY_SIZE
+
+
+def test_the_steps_add_up_to_the_strong_recipe(tmp_path):
+    assert cumulative_settings(0) == RECIPES["paper"]
+    assert cumulative_settings(len(TRAINING_STEPS) - 1) == RECIPES["strong"]
+    assert step_run_dir(tmp_path, 0, 3) == run_dir_of(tmp_path, "dual_pool", 0.14, 3)  # shared with the grid
+    strong = step_config(len(TRAINING_STEPS) - 1, tmp_path, "cpu", 0, {})
+    assert strong.recipe == "strong" and strong.epochs == SCALES["cpu"]["epochs"] and strong.last_stride == 1
+
+
+@pytest.fixture
+def tiny_smoke_scale():
+    SCALES["smoke"]["image_size"], original = TINY_SIZE, SCALES["smoke"]["image_size"]
+    yield
+    SCALES["smoke"]["image_size"] = original
+
+
+def test_ablate_smoke_writes_the_table_and_resumes(tiny_dataset, tmp_path, capsys, tiny_smoke_scale):
+    out = tmp_path / "results"
+    args = ["ablate", "--data", str(tiny_dataset), "--out", str(out), "--scale", "smoke", "--no-progress"]
+    assert main(args) == 0
+    first = {p.parent.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/checkpoint.pt")}
+    assert len(first) == len(TRAINING_STEPS)
+    assert main(args) == 0  # all finished: nothing retrained
+    assert first == {p.parent.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/checkpoint.pt")}
+    assert "ablation written to" in capsys.readouterr().out
+
+    table = pd.read_csv(out / "ablation.csv")
+    assert table["name"].tolist() == ["paper", "+bnneck", "+triplet", "+random_erasing", "+last_stride1",
+                                      "+query_expansion", "+rerank"]
+    assert table["evaluation"].tolist() == ["max", "bnneck", "bnneck", "bnneck", "bnneck", "bnneck+qe3",
+                                            "bnneck+qe3+rr"]
+    assert table["mAP"].between(0, 100).all() and table["mAP_gain"].iloc[0] == 0
+    assert table["mAP_gain"].tolist() == pytest.approx((table["mAP"] - table["mAP"].iloc[0]).tolist(), abs=0.011)
+    strong = json.loads((out / "runs" / table["run"].iloc[4] / "config.json").read_text())
+    assert {key: strong[key] for key in RECIPES["strong"]} == RECIPES["strong"] and strong["recipe"] == "strong"
+    record = json.loads((out / "ablation.json").read_text())
+    assert record["command"].startswith("shoekit ablate --data") and len(record["steps"]) == 7
+    assert "| +last_stride1 |" in (out / "ablation.md").read_text()
