@@ -1,8 +1,8 @@
 """Model speed at 120 px: bf16 + channels_last (+ torch.compile) vs plain fp32, and the cost of the attention.
 
 Prints ratios against baselines measured in the same run (images/s), for shoekit's fast path
-(bf16 + channels_last + torch.compile, `--compile` in train/evaluate) and, as `*_eager`, without
-compilation:
+(bf16 + channels_last + torch.compile, with inductor freezing for extraction: `--compile` in
+train/evaluate) and, as `*_eager`, without compilation:
   extraction  dual_pool fast  /  torchvision resnet50 fp32 eager       target >= 3.0
   training    dual_pool fast  /  torchvision resnet50 fp32 eager       target >= 2.0
   overhead    resnet50 fast   /  dual_pool fast  - 1 (extraction)      target <= 0.15
@@ -27,7 +27,7 @@ import torch
 import torchvision
 
 from shoekit.models import build_model
-from shoekit.precision import autocast, bf16_supported
+from shoekit.precision import autocast, bf16_supported, compiled
 
 SIZE = 120
 
@@ -49,7 +49,9 @@ def images_per_second(step, batch: torch.Tensor, seconds: float, compile_times: 
 
 
 def extraction_step(model, bf16: bool):
-    model.eval()
+    """`model`: a module (put in eval mode here) or a compiled function of a module in eval mode."""
+    if isinstance(model, torch.nn.Module):
+        model.eval()
 
     @torch.inference_mode()
     def step(batch):
@@ -93,13 +95,13 @@ def measure(seconds: float, batch_size: int) -> dict:
         "extract_torchvision_fp32": images_per_second(extraction_step(baseline_forward, False), batch, seconds),
         "extract_dual_pool_eager": images_per_second(extraction_step(dual, fast), batch_cl, seconds),
         "extract_none_eager": images_per_second(extraction_step(plain, fast), batch_cl, seconds),
-        "extract_dual_pool_fast": images_per_second(extraction_step(torch.compile(dual), fast), batch_cl,
-                                                    seconds, compile_seconds, "extract_dual_pool"),
-        "extract_none_fast": images_per_second(extraction_step(torch.compile(plain), fast), batch_cl,
-                                               seconds, compile_seconds, "extract_none"),
+        "extract_dual_pool_fast": images_per_second(extraction_step(compiled(dual.eval(), True, inference=True), fast),
+                                                    batch_cl, seconds, compile_seconds, "extract_dual_pool"),
+        "extract_none_fast": images_per_second(extraction_step(compiled(plain.eval(), True, inference=True), fast),
+                                               batch_cl, seconds, compile_seconds, "extract_none"),
         "train_torchvision_fp32": images_per_second(training_step(baseline_forward, False, 150), batch, seconds),
         "train_dual_pool_eager": images_per_second(training_step(dual, fast, 150), batch_cl, seconds),
-        "train_dual_pool_fast": images_per_second(training_step(torch.compile(dual), fast, 150), batch_cl,
+        "train_dual_pool_fast": images_per_second(training_step(compiled(dual, True), fast, 150), batch_cl,
                                                   seconds, compile_seconds, "train_dual_pool"),
     }
     return {"bf16_supported": fast, "batch_size": batch_size, "images_per_s": rates,

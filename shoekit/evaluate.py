@@ -59,7 +59,7 @@ def extract_features(model: AttentionResNet50, dataset, heads, batch_size: int =
     use_bf16 = bf16 and bf16_supported(device)
     model.eval().to(device, memory_format=torch.channels_last if use_bf16 else torch.contiguous_format)
     outputs = {head: [] for head in heads}
-    feature_map = compiled(model.feature_map, compile)
+    feature_map = compiled(model.feature_map, compile, inference=True)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     for images, _, _ in tqdm(loader, desc="  features", leave=False, disable=not progress, unit="batch"):
         with autocast(device, use_bf16):

@@ -9,6 +9,7 @@ fuses them into the surrounding kernels, which removes most of their cost (same 
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 
@@ -40,10 +41,25 @@ def to_device(tensor: torch.Tensor, device: torch.device, channels_last: bool) -
     return tensor.contiguous(memory_format=torch.channels_last) if channels_last else tensor
 
 
-def compiled(function, enabled: bool):
+def compiled(function, enabled: bool, inference: bool = False):
     """`torch.compile(function)` when `enabled`, else `function` unchanged.
 
-    The first call compiles (about a minute for ResNet50 on 2 cores, two for training) and needs a
-    C++ compiler on CPUs; it pays off on long extractions and trainings, not on a few images.
+    `inference`: compile with inductor's freezing (weights become constants, batch norms fold into
+    the convolutions, weights are pre-packed for oneDNN); only for calls under no_grad/inference_mode
+    with weights that no longer change. The first call compiles (20-30 s for ResNet50 inference on
+    2 cores, about 90 s for training) and needs a C++ compiler on CPUs; it pays off on long
+    extractions and trainings, not on a few images.
     """
-    return torch.compile(function) if enabled else function
+    if not enabled:
+        return function
+    compiled_function = torch.compile(function)
+    if not inference:
+        return compiled_function
+
+    @functools.wraps(function)
+    def frozen(*args, **kwargs):
+        from torch._inductor import config
+
+        with config.patch(freezing=True):
+            return compiled_function(*args, **kwargs)
+    return frozen

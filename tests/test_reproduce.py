@@ -39,3 +39,19 @@ def test_reproduce_smoke_writes_tables_and_resumes(tiny_dataset, tmp_path, capsy
     assert "paper's numbers on its private data" in summary and "| dual_pool |" in summary
     record = json.loads((out / "reproduce.json").read_text())
     assert record["command"].startswith("shoekit reproduce --data") and len(record["train_seconds"]) == 9
+
+
+def test_a_run_locked_by_a_live_process_is_left_to_it(tmp_path):
+    import math
+    import os
+
+    from shoekit.reproduce import LOCK_FILE, claim, metrics_row
+
+    run = tmp_path / "runs" / "se-eps0-seed0"
+    assert claim(run) and (run / LOCK_FILE).read_text() == str(os.getpid())
+    assert claim(run)  # our own lock
+    (run / LOCK_FILE).write_text(str(os.getppid()))  # a live process: pytest's parent
+    assert not claim(run)
+    (run / LOCK_FILE).write_text("999999999")  # a process that does not exist: stale, taken over
+    assert claim(run) and (run / LOCK_FILE).read_text() == str(os.getpid())
+    assert all(math.isnan(value) for value in metrics_row(run, "fc").values())  # unfinished: empty row
