@@ -31,12 +31,22 @@ from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, FORMAT_VERSION, LOG_FILE
 log = logging.getLogger(__name__)
 
 
+def fused_optimizers_supported() -> bool:
+    """Whether torch has fused Adam/SGD kernels for CPU tensors (torch >= 2.4)."""
+    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+    return (major, minor) >= (2, 4)
+
+
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """Adam or SGD over the trainable parameters; fused kernels where torch has them (one pass
+    over all parameters instead of a loop of small ops: about a tenth of a CPU training step)."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    fused = {"fused": True} if fused_optimizers_supported() else {}
     if config.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay, **fused)
     if config.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                               nesterov=config.nesterov, weight_decay=config.weight_decay)
+        return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum,
+                               nesterov=config.nesterov, weight_decay=config.weight_decay, **fused)
     raise ValueError(f"unknown optimizer {config.optimizer!r}; choose 'adam' or 'sgd'")
 
 

@@ -43,7 +43,7 @@ def test_torchrun_two_cpu_processes_train_and_evaluate(tmp_path):
     assert done.stdout.count("trained ") == 1 and done.stdout.count("evaluated ") == 1
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["train"]["processes"] == 2 and metrics["train"]["epochs"] == 1
-    assert set(metrics["eval"]) == {"fc", "avg", "max", "maxavg"}
+    assert set(metrics["eval"]) == {"fc", "avg", "max", "maxavg", "gem"}
     assert metrics["eval"]["max"]["num_gallery"] == 15 and metrics["eval"]["max"]["num_valid_queries"] == 6
     features = np.load(run_dir / "eval" / "max" / "features.npz")
     assert features["gallery"].shape == (15, 2048) and features["query"].shape == (6, 2048)

@@ -22,7 +22,9 @@ TOE_COLOUR = (0, 200, 60)
 HEEL_COLOUR = (255, 140, 0)
 HEAD_HELP = ("How the model turns a crop into the numbers that are compared. "
              "fc: the classifier's output; avg / max / maxavg: the last feature map pooled by "
-             "average, maximum, or both. The paper found max best.")
+             "average, maximum, or both (the paper found max best); gem: a generalised mean between "
+             "average and maximum; bnneck: the averaged feature after the BNNeck's normalisation "
+             "(strong-recipe models).")
 
 
 def sidebar() -> None:
