@@ -6,8 +6,8 @@
 
 Runs live in OUT/runs/NAME; a run whose checkpoint and evaluation are complete is skipped and a
 partly trained one resumes, so the grid continues after a kill. Writes OUT/table1.csv,
-table2.csv, table3.csv, summary.md (ours beside the paper's numbers) and reproduce.json
-(command, scale, seeds, durations, machine).
+table2.csv, table3.csv, summary.md (ours beside the paper's numbers), reproduce.json
+(command, scale, seeds, durations, machine) and train_logs.csv (every run's learning curve).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from shoekit import paper
 from shoekit.config import TrainConfig
 from shoekit.models import ATTENTIONS as MODEL_ATTENTIONS
-from shoekit.runs import CHECKPOINT_FILE, CONFIG_FILE, load_checkpoint, read_metrics, write_json, write_text
+from shoekit.runs import CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, load_checkpoint, read_metrics, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -219,4 +219,13 @@ def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tupl
                           for name in finished},
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
     })
+    if finished:
+        write_text(out / "train_logs.csv", training_logs(runs_dir, finished).to_csv(index=False))
     return built
+
+
+def training_logs(runs_dir: Path, names: list[str]) -> pd.DataFrame:
+    """Every finished run's train_log.csv in one table (column `run` first): the learning curves."""
+    logs = [pd.read_csv(runs_dir / name / LOG_FILE).assign(run=name) for name in names]
+    table = pd.concat(logs, ignore_index=True)
+    return table[["run", *[c for c in table.columns if c != "run"]]].round(6)

@@ -39,6 +39,8 @@ def test_reproduce_smoke_writes_tables_and_resumes(tiny_dataset, tmp_path, capsy
     assert "paper's numbers on its private data" in summary and "| dual_pool |" in summary
     record = json.loads((out / "reproduce.json").read_text())
     assert record["command"].startswith("shoekit reproduce --data") and len(record["train_seconds"]) == 9
+    logs = pd.read_csv(out / "train_logs.csv")
+    assert logs["run"].nunique() == 9 and {"epoch", "loss", "accuracy"} <= set(logs.columns)
 
 
 def test_a_run_locked_by_a_live_process_is_left_to_it(tmp_path):
