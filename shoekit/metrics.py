@@ -91,3 +91,24 @@ def rank_metrics(distmat: np.ndarray, query_ids, gallery_ids, max_rank: int = 50
         "num_valid_queries": num_valid,
         "num_invalid_queries": num_query - num_valid,
     }
+
+
+def paired_bootstrap(scores_a: np.ndarray, scores_b: np.ndarray, samples: int = 10_000, level: float = 0.95,
+                     seed: int = 0) -> tuple[float, float, float]:
+    """Mean of a − b over queries and its percentile bootstrap interval, resampling queries.
+
+    `scores_a`, `scores_b`: `(Q,)` per-query scores of two systems on the same queries (e.g. AP);
+    queries where either is NaN (no positive in the gallery) are left out. Returns
+    (difference, low, high). It measures how much the difference depends on which queries were
+    drawn, not the variation between training seeds.
+    """
+    a, b = np.asarray(scores_a, dtype=np.float64), np.asarray(scores_b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"paired scores need the same queries: shapes {a.shape} and {b.shape}")
+    diff = (a - b)[~(np.isnan(a) | np.isnan(b))]
+    if len(diff) == 0:
+        return float("nan"), float("nan"), float("nan")
+    draws = np.random.default_rng(seed).integers(0, len(diff), size=(samples, len(diff)))
+    means = diff[draws].mean(axis=1)
+    tail = 100 * (1 - level) / 2
+    return float(diff.mean()), float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))

@@ -92,3 +92,17 @@ def test_distances():
     assert np.linalg.norm(l2_normalize(q), axis=1) == pytest.approx(1)
     with pytest.raises(ValueError, match="cosine"):
         distance_matrix(q, g, "manhattan")
+
+
+def test_paired_bootstrap_by_hand():
+    from shoekit.metrics import paired_bootstrap
+
+    a = np.array([1.0, 0.5, 0.25, np.nan])
+    b = np.array([0.5, 0.5, 0.25, 1.0])
+    diff, low, high = paired_bootstrap(a, b, samples=2000)
+    assert diff == pytest.approx(0.5 / 3)  # the NaN query is left out
+    assert 0.0 <= low <= diff <= high <= 0.5  # resampled means of {0.5, 0, 0} lie in [0, 0.5]
+    same = paired_bootstrap(a, a)
+    assert same == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="same queries"):
+        paired_bootstrap(a, b[:3])

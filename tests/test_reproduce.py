@@ -39,6 +39,9 @@ def test_reproduce_smoke_writes_tables_and_resumes(tiny_dataset, tmp_path, capsy
     assert "paper's numbers on its private data" in summary and "| dual_pool |" in summary
     record = json.loads((out / "reproduce.json").read_text())
     assert record["command"].startswith("shoekit reproduce --data") and len(record["train_seconds"]) == 9
+    diffs = pd.read_csv(out / "differences.csv")
+    assert len(diffs) == 4 + 3 + 4 and (diffs["ci_low"] <= diffs["mAP_diff"]).all()
+    assert (diffs["mAP_diff"] <= diffs["ci_high"]).all() and "paper's pick" in summary
     logs = pd.read_csv(out / "train_logs.csv")
     assert logs["run"].nunique() == 9 and {"epoch", "loss", "accuracy"} <= set(logs.columns)
 

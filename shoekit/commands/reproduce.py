@@ -13,7 +13,8 @@ def register(subparsers) -> None:
         description="Train and evaluate the five attention variants (Table 1, FC features), read the "
         "dual_pool run's four heads (Table 2) and train dual_pool with label smoothing eps 0.12-0.15 "
         "(Table 3, layer4+max). Finished runs are skipped and interrupted ones resume. Writes "
-        "OUT/table1.csv, table2.csv, table3.csv, summary.md, reproduce.json and train_logs.csv.")
+        "OUT/table1.csv, table2.csv, table3.csv, summary.md, reproduce.json, train_logs.csv and "
+        "differences.csv (the paper's pick against every other row, with bootstrap intervals).")
     parser.add_argument("--data", type=Path, required=True, help="dataset folder (shoekit make-dataset)")
     parser.add_argument("--out", type=Path, required=True, help="results folder (runs go to OUT/runs)")
     parser.add_argument("--scale", choices=("smoke", "cpu", "paper"), default="cpu",
