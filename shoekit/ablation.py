@@ -15,8 +15,6 @@ OUT/ablation.md and OUT/ablation.json.
 
 from __future__ import annotations
 
-import os
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +22,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from shoekit.config import RECIPE_HEADS, RECIPES, TrainConfig
-from shoekit.reproduce import SCALES, ensure_trained, markdown_table, run_dir_of
+from shoekit.reproduce import SCALES, ensure_trained, machine_record, markdown_table, run_dir_of
 from shoekit.runs import read_metrics, write_json, write_text
 
 QUERY_EXPANSION = 3  # gallery neighbours averaged into each query
@@ -39,7 +37,7 @@ class Step:
     name: str
     change: str
     settings: dict = field(default_factory=dict)
-    head: str = "bnneck"
+    head: str = RECIPE_HEADS["strong"]
     query_expansion: int = 0
     rerank: bool = False
 
@@ -87,14 +85,15 @@ def evaluation_row(run_dir: Path, step: Step, index: int, complete: bool = True)
         return {"step": index, "name": step.name, "change": step.change, "evaluation": name,
                 **dict.fromkeys(("rank1", "rank5", "rank10", "mAP", "train_seconds"), float("nan")),
                 "run": run_dir.name}
-    evaluated = read_metrics(run_dir).get("eval", {})
+    metrics = read_metrics(run_dir)
+    evaluated = metrics.get("eval", {})
     if name not in evaluated:
         evaluated = evaluate_run(run_dir, heads=(step.head,), query_expansion=step.query_expansion,
                                  rerank=step.rerank, progress=False)
     values = evaluated[name]
     return {"step": index, "name": step.name, "change": step.change, "evaluation": name,
             **{key: round(100 * values[key], 2) for key in ("rank1", "rank5", "rank10", "mAP")},
-            "train_seconds": round(read_metrics(run_dir)["train"]["train_seconds"], 1),
+            "train_seconds": round(metrics["train"]["train_seconds"], 1),
             "run": run_dir.name}
 
 
@@ -127,6 +126,6 @@ def ablate(data: str | Path, out: str | Path, scale: str = "cpu", seed: int = 0,
         "training": {**SCALES[scale], **overrides},
         "steps": [{"name": s.name, "settings": s.settings, "head": s.head, "query_expansion": s.query_expansion,
                    "rerank": s.rerank} for s in (*TRAINING_STEPS, *EVAL_STEPS)],
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+        "machine": machine_record(),
     })
     return table

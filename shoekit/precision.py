@@ -3,7 +3,8 @@
 On CPUs with AMX/AVX-512 bf16, autocast to bfloat16 with channels_last tensors runs ResNet50
 about 3× faster than fp32 (see benchmarks/bench_model_speed.py); elsewhere it falls back to fp32.
 The attention modules' poolings and gate multiplications are memory-bound; `torch.compile`
-fuses them into the surrounding kernels, which removes most of their cost (same benchmark).
+fuses the element-wise parts into the surrounding kernels and so reduces their cost, but the
+poolings still read every bottleneck's output once more (same benchmark).
 """
 
 from __future__ import annotations

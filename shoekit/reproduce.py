@@ -28,7 +28,8 @@ from shoekit import paper
 from shoekit.config import TrainConfig
 from shoekit.metrics import paired_bootstrap
 from shoekit.models import ATTENTIONS as MODEL_ATTENTIONS
-from shoekit.runs import CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, load_checkpoint, read_metrics, write_json, write_text
+from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, EVAL_DIR, LOG_FILE, load_checkpoint, read_metrics,
+                         write_json, write_text)
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def table_variants(table: str) -> list[tuple[str, float, str]]:
 
 def query_ap(run_dir: Path, head: str) -> np.ndarray:
     """`(Q,)` per-query AP of one evaluated head (NaN: no positive in the gallery)."""
-    return np.load(Path(run_dir) / "eval" / head / "rankings.npz")["ap"]
+    return np.load(Path(run_dir) / EVAL_DIR / head / "rankings.npz")["ap"]
 
 
 def differences(runs_dir: Path, seed: int, tables: tuple[str, ...] = TABLES) -> pd.DataFrame:
@@ -272,11 +273,16 @@ def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tupl
         "training": {**SCALES[scale], **(overrides or {})}, "unfinished": unfinished,
         "train_seconds": {name: round(read_metrics(runs_dir / name)["train"]["train_seconds"], 1)
                           for name in finished},
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+        "machine": machine_record(),
     })
     if finished:
         write_text(out / "train_logs.csv", training_logs(runs_dir, finished).to_csv(index=False))
     return built
+
+
+def machine_record() -> dict:
+    """Where results were measured: platform, processor, CPU count (recorded beside them)."""
+    return {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()}
 
 
 def training_logs(runs_dir: Path, names: list[str]) -> pd.DataFrame:

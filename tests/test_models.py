@@ -213,3 +213,20 @@ def test_non_resnet_weights_are_rejected(tmp_path):
         build_model("none", num_classes=3, pretrained=str(path))
     with pytest.raises(CheckpointError, match="no such weights file"):
         build_model("none", num_classes=3, pretrained=str(tmp_path / "missing.pth"))
+
+
+@pytest.mark.parametrize("attention, mean", [("se", 0.5), ("eca", 0.5), ("cbam", 0.25), ("dual_pool", 1.0)])
+def test_gates_at_initialisation(attention, mean):
+    """The README's explanation of Table 1: freshly built, SE/ECA halve every residual branch, CBAM
+    quarters it, and the paper's gate (a sum of two sigmoids) leaves it as it is."""
+    torch.manual_seed(0)
+    model = build_model(attention, num_classes=50).eval()
+    gates = []
+    for layer in (model.layer1, model.layer2, model.layer3, model.layer4):
+        for block in layer:
+            block.attention.register_forward_hook(lambda module, inputs, _: gates.append(module.gate(inputs[0])))
+    with torch.no_grad():
+        model(torch.rand(2, 3, 64, 64))
+    means = [gate.mean().item() for gate in gates]
+    assert len(means) == 16 and sum(means) / 16 == pytest.approx(mean, abs=0.02)
+    assert all(value == pytest.approx(mean, abs=0.1) for value in means)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import shlex
-from pathlib import Path
+
+from shoekit.commands.reproduce import add_grid_arguments, grid_command, grid_overrides
 
 
 def register(subparsers) -> None:
@@ -16,26 +16,17 @@ def register(subparsers) -> None:
         "query expansion and k-reciprocal re-ranking at evaluation. Every run trains for the same "
         "epochs. Finished runs are skipped and interrupted ones resume. Writes OUT/ablation.csv, "
         "ablation.md and ablation.json.")
-    parser.add_argument("--data", type=Path, required=True, help="dataset folder (shoekit make-dataset)")
-    parser.add_argument("--out", type=Path, required=True, help="results folder (runs go to OUT/runs)")
-    parser.add_argument("--scale", choices=("smoke", "cpu", "paper"), default="cpu",
-                        help="training size, as for shoekit reproduce (default: %(default)s)")
+    add_grid_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="random seed of every run (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, help="override the scale's number of epochs")
-    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' (default: %(default)s)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from shoekit.ablation import ablate
 
-    overrides = {"device": args.device, **({"epochs": args.epochs} if args.epochs else {})}
-    command = shlex.join(["shoekit", "ablate", "--data", str(args.data), "--out", str(args.out), "--scale",
-                          args.scale, "--seed", str(args.seed),
-                          *(["--epochs", str(args.epochs)] if args.epochs else []), "--device", args.device])
+    command = grid_command("ablate", args, "--seed", str(args.seed))
     table = ablate(args.data, args.out, args.scale, args.seed, progress=not args.no_progress,
-                   overrides=overrides, command=command)
+                   overrides=grid_overrides(args), command=command)
     best = table.sort_values("mAP").iloc[-1]
     print(f"ablation written to {args.out}/ablation.csv: paper mAP {table['mAP'].iloc[0]:.2f}%, best "
           f"{best['name']} mAP {best['mAP']:.2f}% ({best['mAP_gain']:+.2f} points)")

@@ -28,7 +28,7 @@ def register(subparsers) -> None:
                         help="bf16 autocast + channels_last where supported (default: %(default)s)")
     parser.add_argument("--compile", action="store_true",
                         help="run the model through torch.compile (fuses the attention's memory-bound work; "
-                        "the first batch waits about a minute to compile, so use it for large galleries)")
+                        "the first batch waits 20-30 s on 2 cores to compile, so use it for large galleries)")
     parser.add_argument("--same-camera-junk", action="store_true",
                         help="ignore gallery crops of the query's identity from the query's camera "
                         "(Market-1501 rule; needs a camera column)")

@@ -7,6 +7,29 @@ import shlex
 from pathlib import Path
 
 
+def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options `reproduce` and `ablate` share: dataset, results folder, scale and overrides."""
+    parser.add_argument("--data", type=Path, required=True, help="dataset folder (shoekit make-dataset)")
+    parser.add_argument("--out", type=Path, required=True, help="results folder (runs go to OUT/runs)")
+    parser.add_argument("--scale", choices=("smoke", "cpu", "paper"), default="cpu",
+                        help="training size: smoke (seconds, tests), cpu (hours on 2 cores), "
+                        "paper (GPU) (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, help="override the scale's number of epochs")
+    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def grid_overrides(args: argparse.Namespace) -> dict:
+    """TrainConfig settings the command line puts over the scale's."""
+    return {"device": args.device, **({"epochs": args.epochs} if args.epochs else {})}
+
+
+def grid_command(name: str, args: argparse.Namespace, *options: str) -> str:
+    """The command line to record with the results: `shoekit NAME` with every option spelt out."""
+    return shlex.join(["shoekit", name, "--data", str(args.data), "--out", str(args.out), "--scale", args.scale,
+                       *options, *(["--epochs", str(args.epochs)] if args.epochs else []), "--device", args.device])
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "reproduce", help="run the paper's experiment grid (Tables 1-3) on a dataset folder",
@@ -15,33 +38,21 @@ def register(subparsers) -> None:
         "(Table 3, layer4+max). Finished runs are skipped and interrupted ones resume. Writes "
         "OUT/table1.csv, table2.csv, table3.csv, summary.md, reproduce.json, train_logs.csv and "
         "differences.csv (the paper's pick against every other row, with bootstrap intervals).")
-    parser.add_argument("--data", type=Path, required=True, help="dataset folder (shoekit make-dataset)")
-    parser.add_argument("--out", type=Path, required=True, help="results folder (runs go to OUT/runs)")
-    parser.add_argument("--scale", choices=("smoke", "cpu", "paper"), default="cpu",
-                        help="training size: smoke (seconds, tests), cpu (hours on 2 cores), "
-                        "paper (GPU) (default: %(default)s)")
+    add_grid_arguments(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="seeds for Table 1; Tables 2 and 3 use the first (default: %(default)s)")
     parser.add_argument("--tables", nargs="+", choices=("table1", "table2", "table3"),
                         default=["table1", "table2", "table3"],
                         help="which tables to run (default: all three)")
-    parser.add_argument("--epochs", type=int, help="override the scale's number of epochs")
-    parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' (default: %(default)s)")
-    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from shoekit.reproduce import reproduce
 
-    overrides = {"device": args.device}
-    if args.epochs:
-        overrides["epochs"] = args.epochs
-    command = shlex.join(["shoekit", "reproduce", "--data", str(args.data), "--out", str(args.out),
-                          "--scale", args.scale, "--seeds", *map(str, args.seeds), "--tables", *args.tables,
-                          *(["--epochs", str(args.epochs)] if args.epochs else []), "--device", args.device])
+    command = grid_command("reproduce", args, "--seeds", *map(str, args.seeds), "--tables", *args.tables)
     tables = reproduce(args.data, args.out, args.scale, tuple(args.seeds), progress=not args.no_progress,
-                       overrides=overrides, command=command, tables=tuple(args.tables))
+                       overrides=grid_overrides(args), command=command, tables=tuple(args.tables))
     lines = {"table1": "best attention {attention} (FC, mAP {mAP:.2f}%)",
              "table2": "best head {head} (mAP {mAP:.2f}%)", "table3": "best epsilon {epsilon:g} (mAP {mAP:.2f}%)"}
     best = [lines[name].format(**frame.sort_values("mAP").iloc[-1].to_dict()) for name, frame in tables.items()]

@@ -32,7 +32,7 @@ HELP = {
     "seed": "random seed (initialisation, shuffling, augmentation)",
     "bf16": "bf16 autocast + channels_last where the CPU/GPU supports it",
     "compile": "torch.compile the model: fuses the attention's poolings and gating (the first step "
-               "waits about two minutes to compile; pays off on runs of more than a few minutes)",
+               "waits one to three minutes to compile; pays off on runs of more than a few minutes)",
     "device": "'auto', 'cpu', 'cuda' or 'cuda:N'",
     "num_workers": "data-loading worker processes",
     "align": "rotate crops level by their toe/heel keypoints when the manifest has them",
