@@ -4,6 +4,7 @@ Reproducible and resumable: the model is initialised from `config.seed`, each ep
 and augmentation are seeded from (seed, epoch), and a checkpoint holding model, optimizer,
 scheduler and history is written atomically after every epoch. `train(..., resume=True)` after
 a kill continues from the last checkpoint and ends with the weights of an uninterrupted run.
+The last epoch's checkpoint drops the optimizer and scheduler state (a third of the size with Adam).
 """
 
 from __future__ import annotations
@@ -150,6 +151,13 @@ def run_epoch(model, loader, criterion, optimizers: Optimizers, scheduler, devic
             "images_per_s": seen / max(seconds, 1e-9), "seconds": seconds}
 
 
+def resume_state(optimizers: Optimizers, scheduler) -> dict:
+    """What only an unfinished run needs to continue: optimizer and schedule state (twice the
+    model's size with Adam, so a finished run's checkpoint leaves it out)."""
+    return {"optimizer": optimizers.model.state_dict(), "scheduler": scheduler.state_dict(),
+            "center_optimizer": optimizers.centers and optimizers.centers.state_dict()}
+
+
 def prepare_run(config: TrainConfig, run_dir: Path, resume: bool,
                 write: bool = True) -> tuple[TrainConfig, dict | None]:
     """The config to use and the checkpoint to resume from (None for a fresh run); `write`: save
@@ -204,10 +212,11 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     if checkpoint is not None:
         load_weights(model, checkpoint["model"], run_dir / CHECKPOINT_FILE)
         criterion.load_state_dict(checkpoint.get("criterion", {}))
-        optimizers.model.load_state_dict(checkpoint["optimizer"])
-        if optimizers.centers is not None:
-            optimizers.centers.load_state_dict(checkpoint["center_optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
+        if int(checkpoint["epoch"]) < config.epochs:  # a finished run's checkpoint keeps no optimizer state
+            optimizers.model.load_state_dict(checkpoint["optimizer"])
+            if optimizers.centers is not None:
+                optimizers.centers.load_state_dict(checkpoint["center_optimizer"])
+            scheduler.load_state_dict(checkpoint["scheduler"])
         history, start_epoch = list(checkpoint["history"]), int(checkpoint["epoch"])
         log.info("resuming %s after epoch %d of %d", run_dir, start_epoch, config.epochs)
     log.info("training %s (%d classes, %d images) on %s%s, %s", config.attention, len(class_names),
@@ -225,12 +234,12 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         epochs.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['accuracy']:.3f}")
         if not context.is_main:
             continue
+        finished = epoch + 1 == config.epochs
         save_checkpoint(run_dir / CHECKPOINT_FILE, {
             "format_version": FORMAT_VERSION, "epoch": epoch + 1, "model": model.state_dict(),
-            "optimizer": optimizers.model.state_dict(), "scheduler": scheduler.state_dict(),
-            "criterion": criterion.state_dict(), "center_optimizer": optimizers.centers and optimizers.centers.state_dict(),
-            "history": history, "class_names": class_names, "manifest_hash": data_hash,
-            "precision": "bf16" if use_bf16 else "fp32",
+            "criterion": criterion.state_dict(), "history": history, "class_names": class_names,
+            "manifest_hash": data_hash, "precision": "bf16" if use_bf16 else "fp32",
+            **({} if finished else resume_state(optimizers, scheduler)),
         })
         write_history(run_dir, history)
 

@@ -7,6 +7,7 @@ learn them in two epochs on a CPU; nothing depends on ../shared or the procedura
 from __future__ import annotations
 
 import os
+import shutil
 
 # Before torch loads OpenMP: threads sleep instead of spinning when they wait. With a Streamlit
 # server, a browser and pytest sharing 2 cores, spinning made torch 10-40x slower.
@@ -20,6 +21,21 @@ import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
 TINY_SIZE = 32
+
+
+def copy_run(run: Path, to: Path, ignore=None) -> Path:
+    """A copy of a run folder whose checkpoint.pt is a hard link, not a copy (a ResNet50's weights:
+    ~100 MB each). shoekit replaces checkpoints atomically (new file, rename), so the source is safe;
+    a test that rewrites a copy's checkpoint in place must unlink it first."""
+    def link_checkpoint(source: str, target: str) -> None:
+        if Path(source).name != "checkpoint.pt":
+            shutil.copy2(source, target)
+            return
+        try:
+            os.link(source, target)
+        except OSError:  # another filesystem
+            shutil.copy2(source, target)
+    return Path(shutil.copytree(run, to, ignore=ignore, copy_function=link_checkpoint))
 
 
 def identity_pattern(identity: int, rng: np.random.Generator, size: int = TINY_SIZE) -> np.ndarray:

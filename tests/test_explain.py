@@ -14,6 +14,7 @@ from shoekit.errors import CheckpointError
 from shoekit.explain import (CAM_METHODS, DEFAULT_LAYER, ClassTarget, Explainer, SimilarityTarget,
                              load_evaluation, search_gallery, target_layer_names)
 from shoekit.models import HEADS, build_model
+from tests.conftest import copy_run
 
 SIZE = 32          # px, like the trained fixture; layer3.5 (2×2 here) gives a non-trivial map
 LARGE = 64         # px: layer4 is 2×2 here, so the default layer gives a non-trivial map
@@ -252,7 +253,7 @@ def test_explain_command_rejects_bad_arguments(trained_run, tmp_path, capsys, ar
 
 def test_explain_command_asks_for_evaluation_first(trained_run, tmp_path, capsys):
     run = tmp_path / "run"
-    shutil.copytree(trained_run, run, ignore=shutil.ignore_patterns("eval"))
+    copy_run(trained_run, run, ignore=shutil.ignore_patterns("eval"))
     assert main(["explain", str(run), "--query", "0", "--out", str(tmp_path / "out")]) == 2
     assert "shoekit evaluate" in capsys.readouterr().err
 

@@ -1,7 +1,6 @@
 """ONNX export: parity with torch, dynamic batch, metadata, evaluate --backend onnx, bad files."""
 
 import json
-import shutil
 
 import numpy as np
 import onnx
@@ -14,6 +13,7 @@ from shoekit.index.source import model_fingerprint
 from shoekit.models import FeatureExtractor
 from shoekit.onnx_backend import OnnxFeatureModel, load_exports
 from shoekit.runs import load_run
+from tests.conftest import copy_run
 from tests.test_index import make_quick_run
 
 
@@ -50,7 +50,7 @@ def test_evaluate_with_the_onnx_backend_matches_torch_fp32(exported, tmp_path, c
 
     run, _, _ = exported
     copy = tmp_path / "run"
-    shutil.copytree(run, copy)
+    copy_run(run, copy)
     assert main(["evaluate", str(copy), "--head", "max", "--no-bf16", "--no-progress"]) == 0
     torch_metrics = json.loads((copy / "eval" / "max" / "metrics.json").read_text())
     torch_features = np.load(copy / "eval" / "max" / "features.npz")["gallery"]

@@ -14,6 +14,7 @@ from shoekit.index import (FeatureSource, GalleryIndex, GalleryIndexError, Index
                            topk_rank_metrics)
 from shoekit.index.engines import top_k
 from shoekit.metrics import distance_matrix, l2_normalize, rank_metrics
+from tests.conftest import copy_run
 
 DIM = 32
 
@@ -241,9 +242,10 @@ def test_cli_build_search_and_refuse_another_model(quick_run, tmp_path, capsys):
     assert (tmp_path / "matches.csv").read_text().count("\n") == 6 * 3 + 1
 
     other = tmp_path / "other_run"
-    shutil.copytree(quick_run, other, ignore=shutil.ignore_patterns("eval"))
+    copy_run(quick_run, other, ignore=shutil.ignore_patterns("eval"))
     checkpoint = torch.load(other / "checkpoint.pt", weights_only=True)
     checkpoint["model"]["fc.bias"] += 1.0
+    (other / "checkpoint.pt").unlink()  # a hard link to quick_run's checkpoint
     torch.save(checkpoint, other / "checkpoint.pt")
     image = next((Path(data) / "images").rglob("*.png"))
     code, out, err = shoekit(capsys, "index", "search", index_path, "--run", other, "--image", image)
@@ -255,7 +257,7 @@ def test_cli_build_search_and_refuse_another_model(quick_run, tmp_path, capsys):
 
 def test_cli_evaluate_ranks_with_the_index_it_is_given(quick_run, tmp_path, capsys):
     copy = tmp_path / "run"
-    shutil.copytree(quick_run, copy)
+    copy_run(quick_run, copy)
     exact = json.loads((quick_run / "eval" / "max" / "metrics.json").read_text())
     code, out, err = shoekit(capsys, "evaluate", copy, "--head", "max", "--index", "hnsw", "--ef-search", "16",
                              "--no-progress")

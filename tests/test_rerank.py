@@ -1,7 +1,6 @@
 """Evaluation post-processing: k-reciprocal re-ranking, average query expansion, `evaluate --rerank`."""
 
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -14,6 +13,7 @@ from shoekit.evaluate import eval_name, evaluate_head, evaluate_run
 from shoekit.index import IndexSettings
 from shoekit.metrics import distance_matrix, l2_normalize
 from shoekit.rerank import average_query_expansion, k_reciprocal_rerank
+from tests.conftest import copy_run
 
 def separated_clusters(num_ids=5, queries=3, gallery=25, dim=16, seed=0):
     """Each identity a tight cluster around its own axis: (query, query_ids, gallery, gallery_ids)."""
@@ -127,7 +127,7 @@ def test_rerank_refuses_an_approximate_ranking(index, tmp_path):
 @pytest.fixture
 def run_copy(trained_run, tmp_path):
     """The session's trained + evaluated run, copied: these tests write into RUN/eval."""
-    return shutil.copytree(trained_run, tmp_path / "runs" / "run")
+    return copy_run(trained_run, tmp_path / "runs" / "run")
 
 
 def test_evaluate_run_with_rerank_and_query_expansion(run_copy):

@@ -13,7 +13,7 @@ from shoekit.errors import CheckpointError, ManifestError
 from shoekit.evaluate import evaluate_run
 from shoekit.runs import load_checkpoint, load_run
 from shoekit.train import lr_factor, train
-from tests.conftest import TINY_SIZE
+from tests.conftest import TINY_SIZE, copy_run
 
 
 def tiny_config(data, **overrides) -> TrainConfig:
@@ -73,7 +73,8 @@ def assert_resume_after_a_kill_gives_the_same_weights(config, tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "killed", progress=False)
     monkeypatch.setattr(train_module, "write_history", real_write_history)
-    assert load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["epoch"] == 1
+    unfinished = load_checkpoint(tmp_path / "killed" / "checkpoint.pt")
+    assert unfinished["epoch"] == 1 and {"optimizer", "scheduler", "center_optimizer"} <= set(unfinished)
     train(TrainConfig(), tmp_path / "killed", resume=True, progress=False)
 
     whole = load_checkpoint(tmp_path / "whole" / "checkpoint.pt")
@@ -82,7 +83,8 @@ def assert_resume_after_a_kill_gives_the_same_weights(config, tmp_path, monkeypa
     for name, tensor in [*whole["model"].items(), *whole["criterion"].items()]:
         assert torch.equal(tensor, {**resumed["model"], **resumed["criterion"]}[name]), name
     assert pd.read_csv(tmp_path / "killed" / "train_log.csv")["epoch"].tolist() == [1, 2]
-    return whole
+    assert "optimizer" not in whole and "optimizer" not in resumed  # finished: weights only
+    return unfinished
 
 
 def test_resume_after_a_kill_gives_the_same_weights(tiny_dataset, tmp_path, monkeypatch):
@@ -96,8 +98,9 @@ def test_strong_recipe_with_centre_loss_trains_and_resumes(tiny_dataset, tmp_pat
                                                                "warmup_steps", "num_workers", "seed")}
     config = TrainConfig.from_recipe("strong", **base, batch_size=8, center_weight=5e-4)
     assert config.neck == "bnneck" and config.sampler == "pk" and config.last_stride == 1
-    whole = assert_resume_after_a_kill_gives_the_same_weights(config, tmp_path, monkeypatch)
-    assert whole["center_optimizer"] is not None and whole["criterion"]["center.centers"].shape == (4, 2048)
+    unfinished = assert_resume_after_a_kill_gives_the_same_weights(config, tmp_path, monkeypatch)
+    assert unfinished["center_optimizer"] is not None
+    assert unfinished["criterion"]["center.centers"].shape == (4, 2048)
     log = pd.read_csv(tmp_path / "whole" / "train_log.csv")
     assert {"loss_ce", "loss_triplet", "loss_center"} <= set(log.columns)
     assert log["loss"].iloc[0] > log["loss_ce"].iloc[0]  # the triplet term is part of the loss
@@ -132,9 +135,8 @@ def test_manifest_without_required_columns_fails_before_training(tmp_path):
 
 
 def test_checkpoint_of_another_architecture_is_named(trained_run, tmp_path):
-    import shutil
     copy = tmp_path / "copy"
-    shutil.copytree(trained_run, copy)
+    copy_run(trained_run, copy)
     config = json.loads((copy / "config.json").read_text())
     config["attention"] = "cbam"
     (copy / "config.json").write_text(json.dumps(config))
@@ -143,9 +145,9 @@ def test_checkpoint_of_another_architecture_is_named(trained_run, tmp_path):
 
 
 def test_corrupt_checkpoint_is_named(tmp_path, trained_run):
-    import shutil
     copy = tmp_path / "copy"
-    shutil.copytree(trained_run, copy)
+    copy_run(trained_run, copy)
+    (copy / "checkpoint.pt").unlink()  # a hard link to the session's checkpoint
     (copy / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="unreadable checkpoint"):
         load_run(copy)
@@ -155,18 +157,16 @@ def test_evaluation_needs_queries(trained_run, tmp_path, tiny_dataset):
     manifest = pd.read_csv(tiny_dataset / "manifest.csv")
     manifest = manifest[manifest["split"] != "query"]
     manifest.to_csv(tiny_dataset / "manifest.csv", index=False)
-    import shutil
     copy = tmp_path / "copy"
-    shutil.copytree(trained_run, copy)
+    copy_run(trained_run, copy)
     with pytest.raises(ManifestError, match="0 query"):
         evaluate_run(copy, data=str(tiny_dataset), progress=False)
 
 
 def test_bf16_and_fp32_extraction_agree(trained_run, tmp_path):
     """Same model, bf16 vs fp32 features: nearly the same ranking metrics on the tiny set."""
-    import shutil
     copy = tmp_path / "copy"
-    shutil.copytree(trained_run, copy)
+    copy_run(trained_run, copy)
     bf16 = evaluate_run(copy, heads=("max",), bf16=True, progress=False)["max"]
     fp32 = evaluate_run(copy, heads=("max",), bf16=False, progress=False)["max"]
     assert abs(bf16["mAP"] - fp32["mAP"]) < 0.1
