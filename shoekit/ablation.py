@@ -97,6 +97,17 @@ def evaluation_row(run_dir: Path, step: Step, index: int, complete: bool = True)
             "run": run_dir.name}
 
 
+def ablation_summary(table: pd.DataFrame) -> str:
+    """One line: the paper row's mAP, the best finished row, and how many rows are unfinished (NaN)."""
+    finished = table.dropna(subset=["mAP"])
+    line = f"paper mAP {table['mAP'].iloc[0]:.2f}%"
+    if len(finished):
+        best = finished.loc[finished["mAP"].idxmax()]
+        line += f", best {best['name']} mAP {best['mAP']:.2f}% ({best['mAP_gain']:+.2f} points)"
+    unfinished = len(table) - len(finished)
+    return line + (f"; {unfinished} of {len(table)} rows unfinished (trained by another process or interrupted)" if unfinished else "")
+
+
 def ablate(data: str | Path, out: str | Path, scale: str = "cpu", seed: int = 0, progress: bool = True,
            overrides: dict | None = None, command: str | None = None) -> pd.DataFrame:
     """Train (or continue) every step's run, evaluate, write the table; returns it (percent)."""

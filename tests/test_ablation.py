@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from shoekit.ablation import TRAINING_STEPS, cumulative_settings, step_config, step_run_dir
+from shoekit.ablation import TRAINING_STEPS, ablation_summary, cumulative_settings, step_config, step_run_dir
 from shoekit.cli import main
 from shoekit.config import RECIPES
 from shoekit.reproduce import SCALES, run_dir_of
@@ -18,6 +18,14 @@ def test_the_steps_add_up_to_the_strong_recipe(tmp_path):
     assert step_run_dir(tmp_path, 0, 3) == run_dir_of(tmp_path, "dual_pool", 0.14, 3)  # shared with the grid
     strong = step_config(len(TRAINING_STEPS) - 1, tmp_path, "cpu", 0, {})
     assert strong.recipe == "strong" and strong.epochs == SCALES["cpu"]["epochs"] and strong.last_stride == 1
+
+
+def test_summary_skips_unfinished_rows():
+    table = pd.DataFrame({"name": ["paper", "+bnneck", "+triplet"], "mAP": [3.2, float("nan"), 1.66],
+                          "mAP_gain": [0.0, float("nan"), -1.54]})
+    assert ablation_summary(table) == ("paper mAP 3.20%, best paper mAP 3.20% (+0.00 points); "
+                                       "1 of 3 rows unfinished (trained by another process or interrupted)")
+    assert ablation_summary(table.iloc[[0, 2]]) == "paper mAP 3.20%, best paper mAP 3.20% (+0.00 points)"
 
 
 @pytest.fixture

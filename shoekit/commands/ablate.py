@@ -22,12 +22,10 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from shoekit.ablation import ablate
+    from shoekit.ablation import ablate, ablation_summary
 
     command = grid_command("ablate", args, "--seed", str(args.seed))
     table = ablate(args.data, args.out, args.scale, args.seed, progress=not args.no_progress,
                    overrides=grid_overrides(args), command=command)
-    best = table.sort_values("mAP").iloc[-1]
-    print(f"ablation written to {args.out}/ablation.csv: paper mAP {table['mAP'].iloc[0]:.2f}%, best "
-          f"{best['name']} mAP {best['mAP']:.2f}% ({best['mAP_gain']:+.2f} points)")
+    print(f"ablation written to {args.out}/ablation.csv: {ablation_summary(table)}")
     return 0
