@@ -6,6 +6,8 @@
     + random erasing probability 0.5
     + last stride 1  layer4 keeps twice the resolution            (= the `strong` recipe)
     + query expansion, + re-ranking    at evaluation only, on the `strong` run
+  and, to tell which tricks matter on their own, each added alone to the `+ bnneck` row:
+    + bnneck + P×K sampler (without triplet loss), + bnneck + random erasing, + bnneck + last stride 1
 
 Every run trains with the scale's settings (`reproduce.SCALES`), so all see the same number of
 images; each row records its training seconds. The paper row is the grid's
@@ -54,6 +56,13 @@ EVAL_STEPS = (
     Step("+rerank", "k-reciprocal re-ranking (k1=20, k2=6, λ=0.3)", query_expansion=QUERY_EXPANSION, rerank=True),
 )
 
+ALONE_BASE = 1  # the +bnneck row: each ALONE_STEPS trick is added to its settings by itself
+ALONE_STEPS = (
+    Step("+bnneck +pk_sampler", "P×K sampler (K=4) alone, no triplet loss", {"sampler": "pk"}),
+    Step("+bnneck +random_erasing", "random erasing p=0.5 alone", {"random_erasing": 0.5}),
+    Step("+bnneck +last_stride1", "last stride 1 alone", {"last_stride": 1}),
+)
+
 
 def cumulative_settings(upto: int) -> dict:
     """The recipe settings of TRAINING_STEPS[0..upto] taken together."""
@@ -70,10 +79,20 @@ def step_run_dir(out: Path, index: int, seed: int) -> Path:
     return Path(out) / "runs" / f"ablation{index}{TRAINING_STEPS[index].name.replace('+', '-')}-seed{seed}"
 
 
+def alone_run_dir(out: Path, step: Step, seed: int) -> Path:
+    """Where an ALONE_STEPS trick trains, e.g. runs/ablation-bnneck-pk_sampler-seed0."""
+    return Path(out) / "runs" / f"ablation{step.name.replace(' +', '-').replace('+', '-')}-seed{seed}"
+
+
 def step_config(index: int, data: Path, scale: str, seed: int, overrides: dict) -> TrainConfig:
     recipe = "paper" if index == 0 else "strong" if index == len(TRAINING_STEPS) - 1 else "custom"
     return TrainConfig.from_recipe(recipe, **{**cumulative_settings(index), "data": str(data), "seed": seed,
                                               **SCALES[scale], **overrides})
+
+
+def alone_config(step: Step, data: Path, scale: str, seed: int, overrides: dict) -> TrainConfig:
+    return TrainConfig.from_recipe("custom", **{**cumulative_settings(ALONE_BASE), **step.settings,
+                                                "data": str(data), "seed": seed, **SCALES[scale], **overrides})
 
 
 def evaluation_row(run_dir: Path, step: Step, index: int, complete: bool = True) -> dict:
@@ -114,29 +133,38 @@ def ablate(data: str | Path, out: str | Path, scale: str = "cpu", seed: int = 0,
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     data, out, overrides = Path(data), Path(out), overrides or {}
-    rows = []
-    bar = tqdm(TRAINING_STEPS, desc="ablate", unit="run", disable=not progress)
-    for index, step in enumerate(bar):
-        bar.set_postfix_str(step.name)
-        run_dir = step_run_dir(out, index, seed)
-        complete = ensure_trained(run_dir, step_config(index, data, scale, seed, overrides), progress)
-        rows.append(evaluation_row(run_dir, step, index, complete))
     last = len(TRAINING_STEPS) - 1
-    for offset, step in enumerate(EVAL_STEPS, start=1):
-        rows.append(evaluation_row(step_run_dir(out, last, seed), step, last + offset, complete))
+    runs = [(step, step_run_dir(out, index, seed), step_config(index, data, scale, seed, overrides))
+            for index, step in enumerate(TRAINING_STEPS)]
+    runs += [(step, alone_run_dir(out, step, seed), alone_config(step, data, scale, seed, overrides))
+             for step in ALONE_STEPS]
+    bar = tqdm(runs, desc="ablate", unit="run", disable=not progress)
+    complete = {}
+    for step, run_dir, config in bar:
+        bar.set_postfix_str(step.name)
+        complete[step.name] = ensure_trained(run_dir, config, progress)
+    rows = [evaluation_row(run_dir, step, index, complete[step.name])
+            for index, (step, run_dir, _) in enumerate(runs[:last + 1])]
+    rows += [evaluation_row(runs[last][1], step, last + offset, complete[runs[last][0].name])
+             for offset, step in enumerate(EVAL_STEPS, start=1)]
+    rows += [evaluation_row(run_dir, step, len(rows) + offset, complete[step.name])
+             for offset, (step, run_dir, _) in enumerate(runs[last + 1:])]
     table = pd.DataFrame(rows)
     table["mAP_gain"] = (table["mAP"] - table["mAP"].iloc[0]).round(2)
     write_text(out / "ablation.csv", table.to_csv(index=False))
     write_text(out / "ablation.md", "\n".join([
         f"# Ablation at scale `{scale}`: the paper's best recipe vs `strong`", "",
-        f"Dataset `{data}`, seed {seed}; each row adds one change to the row above (Rank-k and mAP in %, "
-        "measured; mAP_gain against the paper row). All runs train for the same epochs on the same "
-        "images; train_seconds shows what each costs.", "", markdown_table(table), ""]))
+        f"Dataset `{data}`, seed {seed}; rows {TRAINING_STEPS[1].name} to {EVAL_STEPS[-1].name} each add one "
+        f"change to the row above; the rows named `{ALONE_STEPS[0].name.split()[0]} +…` add one trick alone to "
+        f"the {TRAINING_STEPS[ALONE_BASE].name} row (Rank-k and mAP in %, measured; mAP_gain against the "
+        "paper row). All runs train for the same epochs on the same images; train_seconds shows what each "
+        "costs.", "", markdown_table(table), ""]))
     write_json(out / "ablation.json", {
         "command": command, "scale": scale, "seed": seed, "data": str(data),
         "training": {**SCALES[scale], **overrides},
         "steps": [{"name": s.name, "settings": s.settings, "head": s.head, "query_expansion": s.query_expansion,
-                   "rerank": s.rerank} for s in (*TRAINING_STEPS, *EVAL_STEPS)],
+                   "rerank": s.rerank} for s in (*TRAINING_STEPS, *EVAL_STEPS, *ALONE_STEPS)],
+        "alone_base": TRAINING_STEPS[ALONE_BASE].name,
         "machine": machine_record(),
     })
     return table

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from shoekit.ablation import TRAINING_STEPS, ablation_summary, cumulative_settings, step_config, step_run_dir
+from shoekit.ablation import ALONE_STEPS, TRAINING_STEPS, ablation_summary, cumulative_settings, step_config, step_run_dir
 from shoekit.cli import main
 from shoekit.config import RECIPES
 from shoekit.reproduce import SCALES, run_dir_of
@@ -40,20 +40,26 @@ def test_ablate_smoke_writes_the_table_and_resumes(tiny_dataset, tmp_path, capsy
     args = ["ablate", "--data", str(tiny_dataset), "--out", str(out), "--scale", "smoke", "--no-progress"]
     assert main(args) == 0
     first = {p.parent.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/checkpoint.pt")}
-    assert len(first) == len(TRAINING_STEPS)
+    assert len(first) == len(TRAINING_STEPS) + len(ALONE_STEPS)
     assert main(args) == 0  # all finished: nothing retrained
     assert first == {p.parent.name: p.stat().st_mtime_ns for p in (out / "runs").glob("*/checkpoint.pt")}
     assert "ablation written to" in capsys.readouterr().out
 
     table = pd.read_csv(out / "ablation.csv")
     assert table["name"].tolist() == ["paper", "+bnneck", "+triplet", "+random_erasing", "+last_stride1",
-                                      "+query_expansion", "+rerank"]
+                                      "+query_expansion", "+rerank", "+bnneck +pk_sampler",
+                                      "+bnneck +random_erasing", "+bnneck +last_stride1"]
+    assert table["step"].tolist() == list(range(10))
     assert table["evaluation"].tolist() == ["max", "bnneck", "bnneck", "bnneck", "bnneck", "bnneck+qe3",
-                                            "bnneck+qe3+rr"]
+                                            "bnneck+qe3+rr", "bnneck", "bnneck", "bnneck"]
     assert table["mAP"].between(0, 100).all() and table["mAP_gain"].iloc[0] == 0
     assert table["mAP_gain"].tolist() == pytest.approx((table["mAP"] - table["mAP"].iloc[0]).tolist(), abs=0.011)
     strong = json.loads((out / "runs" / table["run"].iloc[4] / "config.json").read_text())
     assert {key: strong[key] for key in RECIPES["strong"]} == RECIPES["strong"] and strong["recipe"] == "strong"
     record = json.loads((out / "ablation.json").read_text())
-    assert record["command"].startswith("shoekit ablate --data") and len(record["steps"]) == 7
+    assert record["command"].startswith("shoekit ablate --data") and len(record["steps"]) == 10
+    for name, settings in [("+bnneck +pk_sampler", {"sampler": "pk", "triplet_weight": 0.0, "random_erasing": 0.0}),
+                           ("+bnneck +last_stride1", {"last_stride": 1, "sampler": "random"})]:
+        config = json.loads((out / "runs" / table.set_index("name").loc[name, "run"] / "config.json").read_text())
+        assert config["neck"] == "bnneck" and {key: config[key] for key in settings} == settings
     assert "| +last_stride1 |" in (out / "ablation.md").read_text()
