@@ -63,7 +63,8 @@ def main() -> None:
 
 
 ABLATION_HELP = ("Each row adds one training or evaluation trick to the row above, starting from the paper's "
-                 "best recipe; all runs saw the same images for the same number of epochs (shoekit ablate).")
+                 "best recipe; rows named '+bnneck +…' add one trick alone to the +bnneck row. All runs saw the "
+                 "same images for the same number of epochs (shoekit ablate).")
 
 
 def show_ablation() -> None:
