@@ -13,6 +13,15 @@ import torch
 from torch import nn
 
 
+class SpatialMean(nn.Module):
+    """Mean over H and W: `(B, C, H, W)` -> `(B, C, 1, 1)`, computed as a sum then a division. On
+    bf16 channels_last CPU tensors `nn.AdaptiveAvgPool2d(1)` first copies the whole tensor to fp32
+    and its backward is slow; the sum reduces in place and its backward is a broadcast."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum((2, 3), keepdim=True) / (x.shape[2] * x.shape[3])
+
+
 def channel_mlp(channels: int, reduction: int) -> nn.Sequential:
     """The shared bottleneck MLP C -> C/r -> C as 1×1 convs: `(B, C, 1, 1)` -> `(B, C, 1, 1)`."""
     hidden = max(channels // reduction, 1)
@@ -24,7 +33,7 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16):
         super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = SpatialMean()
         self.mlp = channel_mlp(channels, reduction)
         self.sigmoid = nn.Sigmoid()
 
@@ -44,7 +53,7 @@ class DualPoolAttention(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16):
         super().__init__()
-        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.avg_pool = SpatialMean()
         self.max_pool = nn.AdaptiveMaxPool2d(1)
         self.mlp = channel_mlp(channels, reduction)
         self.sigmoid = nn.Sigmoid()
@@ -61,7 +70,7 @@ class ChannelGate(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16):
         super().__init__()
-        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.avg_pool = SpatialMean()
         self.max_pool = nn.AdaptiveMaxPool2d(1)
         self.mlp = channel_mlp(channels, reduction)
         self.sigmoid = nn.Sigmoid()
@@ -114,7 +123,7 @@ class EfficientChannelAttention(nn.Module):
     def __init__(self, channels: int, gamma: int = 2, b: int = 1):
         super().__init__()
         k = eca_kernel_size(channels, gamma, b)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.pool = SpatialMean()
         self.conv = nn.Conv1d(1, 1, k, padding=k // 2, bias=False)
         self.sigmoid = nn.Sigmoid()
 
