@@ -54,6 +54,9 @@ def test_ablate_smoke_writes_the_table_and_resumes(tiny_dataset, tmp_path, capsy
                                             "bnneck+qe3+rr", "bnneck", "bnneck", "bnneck"]
     assert table["mAP"].between(0, 100).all() and table["mAP_gain"].iloc[0] == 0
     assert table["mAP_gain"].tolist() == pytest.approx((table["mAP"] - table["mAP"].iloc[0]).tolist(), abs=0.011)
+    assert table[["gain_low", "gain_high"]].iloc[0].isna().all()  # the paper row is the reference
+    later = table.iloc[1:]
+    assert ((later["gain_low"] <= later["mAP_gain"] + 0.011) & (later["mAP_gain"] <= later["gain_high"] + 0.011)).all()
     strong = json.loads((out / "runs" / table["run"].iloc[4] / "config.json").read_text())
     assert {key: strong[key] for key in RECIPES["strong"]} == RECIPES["strong"] and strong["recipe"] == "strong"
     record = json.loads((out / "ablation.json").read_text())

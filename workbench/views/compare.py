@@ -83,7 +83,8 @@ def show_ablation() -> None:
     figure.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10))
     st.plotly_chart(figure, key="compare_ablation_chart")
     st.dataframe(table, hide_index=True, column_order=(
-        "name", "change", "evaluation", "rank1", "rank5", "rank10", "mAP", "mAP_gain", "train_seconds"))
+        "name", "change", "evaluation", "rank1", "rank5", "rank10", "mAP", "mAP_gain", "gain_low", "gain_high",
+        "train_seconds"))
     st.caption(f"{ABLATION_HELP} Source: {tables[label]}")
 
 
