@@ -1,18 +1,18 @@
-"""`shoekit ablate`: the paper's best recipe against `strong`, adding one trick at a time.
+"""`shoekit ablate`: the paper's best recipe against the re-id tricks, one trick at a time.
 
-    paper            dual_pool, label smoothing 0.14, layer4+max features (Table 3's best)
-    + bnneck         batch norm between pooled feature and classifier; retrieval on the BN'd feature
-    + triplet (P×K)  batch-hard triplet loss with an identity-balanced sampler
-    + random erasing probability 0.5
-    + last stride 1  layer4 keeps twice the resolution            (= the `strong` recipe)
+    paper              dual_pool, label smoothing 0.14, layer4+max features (Table 3's best)
+    + bnneck           batch norm between pooled feature and classifier; retrieval on the BN'd feature
+    + triplet (P×K)    batch-hard triplet loss with an identity-balanced sampler
+    + random erasing   probability 0.5
+    + last stride 1    layer4 keeps twice the resolution        (= `bag_of_tricks`, Luo et al.'s set)
     + query expansion, + re-ranking    at evaluation only, on the `strong` run
   and, to tell which tricks matter on their own, each added alone to the `+ bnneck` row:
     + bnneck + P×K sampler (without triplet loss), + bnneck + random erasing, + bnneck + last stride 1
 
-Every run trains with the scale's settings (`reproduce.SCALES`), so all see the same number of
-images; each row records its training seconds. The paper row is the grid's
-`dual_pool-eps0.14-seedS` run, shared with `shoekit reproduce`. Writes OUT/ablation.csv,
-OUT/ablation.md and OUT/ablation.json.
+Each row names its `base`, the row it changes, and its `recipe` when it is a preset's run. Every run
+trains with the scale's settings (`reproduce.SCALES`), so all see the same number of images; each
+row records its training seconds. The paper row is the grid's `dual_pool-eps0.14-seedS` run, shared
+with `shoekit reproduce`. Writes OUT/ablation.csv, OUT/ablation.md and OUT/ablation.json.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ TRAINING_STEPS = (
     Step("+bnneck", "BNNeck; features after its BN", {"neck": "bnneck"}),
     Step("+triplet", "batch-hard triplet loss, P×K sampler (K=4)", {"sampler": "pk", "triplet_weight": 1.0}),
     Step("+random_erasing", "random erasing p=0.5", {"random_erasing": 0.5}),
-    Step("+last_stride1", "last stride 1 (= strong)", {"last_stride": 1}),
+    Step("+last_stride1", "last stride 1", {"last_stride": 1}),
 )
 EVAL_STEPS = (
     Step("+query_expansion", f"average query expansion (k={QUERY_EXPANSION})", query_expansion=QUERY_EXPANSION),
@@ -73,6 +73,15 @@ def cumulative_settings(upto: int) -> dict:
     return settings
 
 
+def alone_settings(step: Step) -> dict:
+    """The recipe settings of an ALONE_STEPS row: the ALONE_BASE row's plus the step's own."""
+    return {**cumulative_settings(ALONE_BASE), **step.settings}
+
+
+# the training row whose run EVAL_STEPS post-process: the one with the `strong` recipe
+STRONG_STEP = next(i for i in range(len(TRAINING_STEPS)) if cumulative_settings(i) == RECIPES["strong"])
+
+
 def step_run_dir(out: Path, index: int, seed: int) -> Path:
     """Where step `index` trains; the paper step is the reproduce grid's ε=0.14 run."""
     if index == 0:
@@ -85,25 +94,29 @@ def alone_run_dir(out: Path, step: Step, seed: int) -> Path:
     return Path(out) / "runs" / f"ablation{step.name.replace(' +', '-').replace('+', '-')}-seed{seed}"
 
 
+def recipe_config(settings: dict, data: Path, scale: str, seed: int, overrides: dict) -> TrainConfig:
+    """The run's TrainConfig: `settings` at the scale's training size, labelled with its preset."""
+    return TrainConfig.from_recipe(TrainConfig.recipe_of(settings), **{
+        **settings, "data": str(data), "seed": seed, **SCALES[scale], **overrides})
+
+
 def step_config(index: int, data: Path, scale: str, seed: int, overrides: dict) -> TrainConfig:
-    recipe = "paper" if index == 0 else "strong" if index == len(TRAINING_STEPS) - 1 else "custom"
-    return TrainConfig.from_recipe(recipe, **{**cumulative_settings(index), "data": str(data), "seed": seed,
-                                              **SCALES[scale], **overrides})
+    return recipe_config(cumulative_settings(index), data, scale, seed, overrides)
 
 
 def alone_config(step: Step, data: Path, scale: str, seed: int, overrides: dict) -> TrainConfig:
-    return TrainConfig.from_recipe("custom", **{**cumulative_settings(ALONE_BASE), **step.settings,
-                                                "data": str(data), "seed": seed, **SCALES[scale], **overrides})
+    return recipe_config(alone_settings(step), data, scale, seed, overrides)
 
 
-def evaluation_row(run_dir: Path, step: Step, index: int, complete: bool = True) -> dict:
-    """The table row of `step` on `run_dir` (evaluated now if needed); NaN metrics if not `complete`."""
+def evaluation_row(run_dir: Path, step: Step, index: int, base: str, recipe: str, complete: bool = True) -> dict:
+    """The table row of `step` on `run_dir` (evaluated now if needed); NaN metrics if not `complete`.
+    `base`: the name of the row it changes; `recipe`: the run's preset ("custom" if none)."""
     from shoekit.evaluate import eval_name, evaluate_run
 
     name = eval_name(step.head, step.query_expansion, step.rerank)
+    row = {"step": index, "name": step.name, "base": base, "change": step.change, "recipe": recipe, "evaluation": name}
     if not complete:
-        return {"step": index, "name": step.name, "change": step.change, "evaluation": name,
-                **dict.fromkeys(("rank1", "rank5", "rank10", "mAP", "train_seconds"), float("nan")),
+        return {**row, **dict.fromkeys(("rank1", "rank5", "rank10", "mAP", "train_seconds"), float("nan")),
                 "run": run_dir.name}
     metrics = read_metrics(run_dir)
     evaluated = metrics.get("eval", {})
@@ -111,10 +124,8 @@ def evaluation_row(run_dir: Path, step: Step, index: int, complete: bool = True)
         evaluated = evaluate_run(run_dir, heads=(step.head,), query_expansion=step.query_expansion,
                                  rerank=step.rerank, progress=False)
     values = evaluated[name]
-    return {"step": index, "name": step.name, "change": step.change, "evaluation": name,
-            **{key: round(100 * values[key], 2) for key in ("rank1", "rank5", "rank10", "mAP")},
-            "train_seconds": round(metrics["train"]["train_seconds"], 1),
-            "run": run_dir.name}
+    return {**row, **{key: round(100 * values[key], 2) for key in ("rank1", "rank5", "rank10", "mAP")},
+            "train_seconds": round(metrics["train"]["train_seconds"], 1), "run": run_dir.name}
 
 
 def with_gain_intervals(table: pd.DataFrame, runs_dir: Path) -> pd.DataFrame:
@@ -150,38 +161,39 @@ def ablate(data: str | Path, out: str | Path, scale: str = "cpu", seed: int = 0,
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     data, out, overrides = Path(data), Path(out), overrides or {}
-    last = len(TRAINING_STEPS) - 1
-    runs = [(step, step_run_dir(out, index, seed), step_config(index, data, scale, seed, overrides))
-            for index, step in enumerate(TRAINING_STEPS)]
-    runs += [(step, alone_run_dir(out, step, seed), alone_config(step, data, scale, seed, overrides))
-             for step in ALONE_STEPS]
-    bar = tqdm(runs, desc="ablate", unit="run", disable=not progress)
+    # (step, run folder, config, base row): the training chain, then each trick alone on ALONE_BASE
+    training = [(step, step_run_dir(out, index, seed), step_config(index, data, scale, seed, overrides),
+                 TRAINING_STEPS[index - 1].name if index else "") for index, step in enumerate(TRAINING_STEPS)]
+    alone = [(step, alone_run_dir(out, step, seed), alone_config(step, data, scale, seed, overrides),
+              TRAINING_STEPS[ALONE_BASE].name) for step in ALONE_STEPS]
+    bar = tqdm(training + alone, desc="ablate", unit="run", disable=not progress)
     complete = {}
-    for step, run_dir, config in bar:
+    for step, run_dir, config, _ in bar:
         bar.set_postfix_str(step.name)
-        complete[step.name] = ensure_trained(run_dir, config, progress)
-    rows = [evaluation_row(run_dir, step, index, complete[step.name])
-            for index, (step, run_dir, _) in enumerate(runs[:last + 1])]
-    rows += [evaluation_row(runs[last][1], step, last + offset, complete[runs[last][0].name])
-             for offset, step in enumerate(EVAL_STEPS, start=1)]
-    rows += [evaluation_row(run_dir, step, len(rows) + offset, complete[step.name])
-             for offset, (step, run_dir, _) in enumerate(runs[last + 1:])]
+        complete[run_dir] = ensure_trained(run_dir, config, progress)
+    _, strong_dir, strong_config, _ = training[STRONG_STEP]
+    bases = (TRAINING_STEPS[STRONG_STEP].name, *(step.name for step in EVAL_STEPS[:-1]))
+    evaluation = [(step, strong_dir, strong_config, base) for step, base in zip(EVAL_STEPS, bases)]
+    rows = [evaluation_row(run_dir, step, index, base, config.recipe, complete[run_dir])
+            for index, (step, run_dir, config, base) in enumerate(training + evaluation + alone)]
     table = with_gain_intervals(pd.DataFrame(rows), out / "runs")
     write_text(out / "ablation.csv", table.to_csv(index=False))
     write_text(out / "ablation.md", "\n".join([
-        f"# Ablation at scale `{scale}`: the paper's best recipe vs `strong`", "",
-        f"Dataset `{data}`, seed {seed}; rows {TRAINING_STEPS[1].name} to {EVAL_STEPS[-1].name} each add one "
-        f"change to the row above; the rows named `{ALONE_STEPS[0].name.split()[0]} +…` add one trick alone to "
-        f"the {TRAINING_STEPS[ALONE_BASE].name} row (Rank-k and mAP in %, measured; mAP_gain against the "
-        "paper row, with a 95% paired bootstrap interval over queries: gain_low to gain_high). All runs "
-        "train for the same epochs on the same images; train_seconds shows what each costs.", "",
+        f"# Ablation at scale `{scale}`: the paper's best recipe and the re-id tricks, one at a time", "",
+        f"Dataset `{data}`, seed {seed}. Each row makes one change to the row named in `base`; `recipe` "
+        "names the preset a row's run is (`shoekit train --recipe`). Rank-k and mAP in %, measured; "
+        "mAP_gain in points against the paper row, with its 95% paired bootstrap interval over queries "
+        "(gain_low to gain_high: how much the gain depends on which queries were drawn, not on the "
+        "training seed). All runs train for the same epochs on the same images; train_seconds shows "
+        "what each costs.", "",
         markdown_table(table), ""]))
     write_json(out / "ablation.json", {
         "command": command, "scale": scale, "seed": seed, "data": str(data),
         "training": {**SCALES[scale], **overrides},
         "steps": [{"name": s.name, "settings": s.settings, "head": s.head, "query_expansion": s.query_expansion,
                    "rerank": s.rerank} for s in (*TRAINING_STEPS, *EVAL_STEPS, *ALONE_STEPS)],
-        "alone_base": TRAINING_STEPS[ALONE_BASE].name,
+        "alone_base": TRAINING_STEPS[ALONE_BASE].name, "evaluation_base": TRAINING_STEPS[STRONG_STEP].name,
+        "recipes": {name: RECIPES[name] for name in ("paper", "strong", "bag_of_tricks")},
         "machine": machine_record(),
     })
     return table

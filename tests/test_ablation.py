@@ -1,23 +1,24 @@
-"""`shoekit ablate` at smoke scale: one trick per row, ending at the strong recipe; resumable."""
+"""`shoekit ablate` at smoke scale: one trick per row, from the paper's recipe to Luo et al.'s; resumable."""
 
 import json
 
 import pandas as pd
 import pytest
 
-from shoekit.ablation import ALONE_STEPS, TRAINING_STEPS, ablation_summary, cumulative_settings, step_config, step_run_dir
+from shoekit.ablation import ALONE_STEPS, STRONG_STEP, TRAINING_STEPS, ablation_summary, cumulative_settings, step_config, step_run_dir
 from shoekit.cli import main
 from shoekit.config import RECIPES
 from shoekit.reproduce import SCALES, run_dir_of
 from tests.conftest import TINY_SIZE
 
 
-def test_the_steps_add_up_to_the_strong_recipe(tmp_path):
+def test_the_steps_add_up_to_the_presets(tmp_path):
     assert cumulative_settings(0) == RECIPES["paper"]
-    assert cumulative_settings(len(TRAINING_STEPS) - 1) == RECIPES["strong"]
+    assert cumulative_settings(STRONG_STEP) == RECIPES["strong"] and TRAINING_STEPS[STRONG_STEP].name == "+bnneck"
+    assert cumulative_settings(len(TRAINING_STEPS) - 1) == RECIPES["bag_of_tricks"]
     assert step_run_dir(tmp_path, 0, 3) == run_dir_of(tmp_path, "dual_pool", 0.14, 3)  # shared with the grid
     strong = step_config(len(TRAINING_STEPS) - 1, tmp_path, "cpu", 0, {})
-    assert strong.recipe == "strong" and strong.epochs == SCALES["cpu"]["epochs"] and strong.last_stride == 1
+    assert strong.recipe == "bag_of_tricks" and strong.epochs == SCALES["cpu"]["epochs"] and strong.last_stride == 1
 
 
 def test_summary_skips_unfinished_rows():
@@ -57,8 +58,15 @@ def test_ablate_smoke_writes_the_table_and_resumes(tiny_dataset, tmp_path, capsy
     assert table[["gain_low", "gain_high"]].iloc[0].isna().all()  # the paper row is the reference
     later = table.iloc[1:]
     assert ((later["gain_low"] <= later["mAP_gain"] + 0.011) & (later["mAP_gain"] <= later["gain_high"] + 0.011)).all()
-    strong = json.loads((out / "runs" / table["run"].iloc[4] / "config.json").read_text())
-    assert {key: strong[key] for key in RECIPES["strong"]} == RECIPES["strong"] and strong["recipe"] == "strong"
+    assert table["recipe"].tolist() == ["paper", "strong", "custom", "custom", "bag_of_tricks", "strong", "strong",
+                                        "custom", "custom", "custom"]
+    assert table["base"].fillna("").tolist() == ["", "paper", "+bnneck", "+triplet", "+random_erasing", "+bnneck",
+                                      "+query_expansion", "+bnneck", "+bnneck", "+bnneck"]
+    assert table["run"].iloc[5] == table["run"].iloc[6] == table["run"].iloc[1]  # post-processing the strong run
+    for row in (1, 4):
+        config = json.loads((out / "runs" / table["run"].iloc[row] / "config.json").read_text())
+        recipe = table["recipe"].iloc[row]
+        assert {key: config[key] for key in RECIPES[recipe]} == RECIPES[recipe] and config["recipe"] == recipe
     record = json.loads((out / "ablation.json").read_text())
     assert record["command"].startswith("shoekit ablate --data") and len(record["steps"]) == 10
     for name, settings in [("+bnneck +pk_sampler", {"sampler": "pk", "triplet_weight": 0.0, "random_erasing": 0.0}),

@@ -91,12 +91,12 @@ def test_resume_after_a_kill_gives_the_same_weights(tiny_dataset, tmp_path, monk
     assert_resume_after_a_kill_gives_the_same_weights(tiny_config(tiny_dataset), tmp_path, monkeypatch)
 
 
-def test_strong_recipe_with_centre_loss_trains_and_resumes(tiny_dataset, tmp_path, monkeypatch):
+def test_bag_of_tricks_with_centre_loss_trains_and_resumes(tiny_dataset, tmp_path, monkeypatch):
     """BNNeck, P×K triplet, random erasing, last stride 1 and a centre loss: each term is logged,
     the centres are checkpointed, and a killed run still resumes to the same weights."""
     base = {f: getattr(tiny_config(tiny_dataset), f) for f in ("data", "image_size", "epochs", "lr",
                                                                "warmup_steps", "num_workers", "seed")}
-    config = TrainConfig.from_recipe("strong", **base, batch_size=8, center_weight=5e-4)
+    config = TrainConfig.from_recipe("bag_of_tricks", **base, batch_size=8, center_weight=5e-4)
     assert config.neck == "bnneck" and config.sampler == "pk" and config.last_stride == 1
     unfinished = assert_resume_after_a_kill_gives_the_same_weights(config, tmp_path, monkeypatch)
     assert unfinished["center_optimizer"] is not None

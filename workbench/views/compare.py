@@ -62,13 +62,13 @@ def main() -> None:
     show_ablation()
 
 
-ABLATION_HELP = ("Each row adds one training or evaluation trick to the row above, starting from the paper's "
-                 "best recipe; rows named '+bnneck +…' add one trick alone to the +bnneck row. All runs saw the "
-                 "same images for the same number of epochs (shoekit ablate).")
+ABLATION_HELP = ("Each row adds one training or evaluation trick to the row named in 'base', starting from "
+                 "the paper's best recipe; gain_low to gain_high is the 95% bootstrap interval of the mAP gain "
+                 "over the paper row. All runs saw the same images for the same number of epochs (shoekit ablate).")
 
 
 def show_ablation() -> None:
-    """The strong-recipe ablation tables found near the runs folder or under results/, if any."""
+    """The recipe ablation tables found near the runs folder or under results/, if any."""
     import plotly.express as px
 
     from shoekit.compare import find_ablations, read_ablation
@@ -76,14 +76,14 @@ def show_ablation() -> None:
     tables = find_ablations(state.runs_root(), state.results_root())
     if not tables:
         return
-    st.subheader("Beyond the paper: the strong recipe, one trick at a time")
+    st.subheader("Beyond the paper: the re-id tricks, one at a time (the strong recipe)")
     label = st.selectbox("Ablation", list(tables), key="compare_ablation") if len(tables) > 1 else next(iter(tables))
     table = read_ablation(tables[label])
     figure = px.bar(table, x="name", y="mAP", text="mAP", labels={"name": "", "mAP": "mAP (%)"})
     figure.update_layout(height=320, margin=dict(l=10, r=10, t=10, b=10))
     st.plotly_chart(figure, key="compare_ablation_chart")
     st.dataframe(table, hide_index=True, column_order=(
-        "name", "change", "evaluation", "rank1", "rank5", "rank10", "mAP", "mAP_gain", "gain_low", "gain_high",
+        "name", "base", "change", "recipe", "evaluation", "rank1", "rank5", "rank10", "mAP", "mAP_gain", "gain_low", "gain_high",
         "train_seconds"))
     st.caption(f"{ABLATION_HELP} Source: {tables[label]}")
 
