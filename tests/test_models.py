@@ -7,7 +7,8 @@ from torch import nn
 
 from shoekit.errors import CheckpointError
 from shoekit.models import HEADS, build_model, feature_dim
-from shoekit.models.attention import CBAM, DualPoolAttention, EfficientChannelAttention, SqueezeExcitation, eca_kernel_size
+from shoekit.models.attention import (CBAM, DualPoolAttention, EfficientChannelAttention, SpatialMean, SqueezeExcitation,
+                                      eca_kernel_size)
 from shoekit.models.resnet import AttentionBottleneck
 
 RESNET50_PARAMS = 25_557_032  # torchvision's resnet50
@@ -230,3 +231,14 @@ def test_gates_at_initialisation(attention, mean):
     means = [gate.mean().item() for gate in gates]
     assert len(means) == 16 and sum(means) / 16 == pytest.approx(mean, abs=0.02)
     assert all(value == pytest.approx(mean, abs=0.1) for value in means)
+
+
+def test_spatial_mean_matches_adaptive_average_pooling():
+    """The attention's pooling (a sum and a division, faster in bf16 channels_last) is the mean over space."""
+    x = torch.randn(2, 8, 5, 7, requires_grad=True)
+    pooled = SpatialMean()(x)
+    torch.testing.assert_close(pooled, torch.nn.functional.adaptive_avg_pool2d(x, 1))
+    pooled.sum().backward()
+    torch.testing.assert_close(x.grad, torch.full_like(x, 1 / 35))
+    cl = x.detach().bfloat16().contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(SpatialMean()(cl).float(), x.detach().mean((2, 3), keepdim=True), atol=0.02, rtol=0.01)
