@@ -25,7 +25,8 @@ from tqdm.auto import tqdm
 
 from shoekit.config import RECIPE_HEADS, RECIPES, TrainConfig
 from shoekit.metrics import paired_bootstrap
-from shoekit.reproduce import SCALES, ensure_trained, machine_record, markdown_table, query_ap, run_dir_of
+from shoekit.reproduce import (SCALES, best_finished, ensure_trained, machine_record, markdown_table, query_ap,
+                               run_dir_of)
 from shoekit.runs import read_metrics, write_json, write_text
 
 QUERY_EXPANSION = 3  # gallery neighbours averaged into each query
@@ -146,12 +147,11 @@ def with_gain_intervals(table: pd.DataFrame, runs_dir: Path) -> pd.DataFrame:
 
 def ablation_summary(table: pd.DataFrame) -> str:
     """One line: the paper row's mAP, the best finished row, and how many rows are unfinished (NaN)."""
-    finished = table.dropna(subset=["mAP"])
     line = f"paper mAP {table['mAP'].iloc[0]:.2f}%"
-    if len(finished):
-        best = finished.loc[finished["mAP"].idxmax()]
+    best = best_finished(table)
+    if best is not None:
         line += f", best {best['name']} mAP {best['mAP']:.2f}% ({best['mAP_gain']:+.2f} points)"
-    unfinished = len(table) - len(finished)
+    unfinished = int(table["mAP"].isna().sum())
     return line + (f"; {unfinished} of {len(table)} rows unfinished (trained by another process or interrupted)" if unfinished else "")
 
 

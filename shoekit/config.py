@@ -25,7 +25,8 @@ RECIPES: dict[str, dict] = {
     "bag_of_tricks": {**PAPER_RECIPE, "neck": "bnneck", "sampler": "pk", "triplet_weight": 1.0,
                       "random_erasing": 0.5, "last_stride": 1},
 }
-RECIPE_HEADS = {"paper": "max", "strong": "bnneck", "bag_of_tricks": "bnneck"}  # the retrieval head each recipe is meant for
+# the retrieval head each recipe is meant for
+RECIPE_HEADS = {"paper": "max", "strong": "bnneck", "bag_of_tricks": "bnneck"}
 
 
 @dataclass

@@ -280,6 +280,12 @@ def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tupl
     return built
 
 
+def best_finished(table: pd.DataFrame) -> pd.Series | None:
+    """The row with the highest mAP among finished ones (unfinished runs' rows are NaN); None if none."""
+    finished = table.dropna(subset=["mAP"])
+    return finished.loc[finished["mAP"].idxmax()] if len(finished) else None
+
+
 def machine_record() -> dict:
     """Where results were measured: platform, processor, CPU count (recorded beside them)."""
     return {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()}

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 
 from shoekit.cli import main
-from shoekit.reproduce import plan_grid
+from shoekit.reproduce import best_finished, plan_grid
 from tests.conftest import TINY_SIZE
 
 
@@ -14,6 +14,13 @@ def test_grid_plan():
     assert [r.name for r in plan_grid((0,), ("table2",))] == ["dual_pool-eps0-seed0"]
     assert len(names) == 10 + 4 and len(set(names)) == len(names)
     assert "dual_pool-eps0.14-seed0" in names and "cbam-eps0-seed1" in names
+
+
+def test_best_row_ignores_unfinished_runs():
+    """Rows of runs still training are NaN; sorting would put them last and call them the best."""
+    table = pd.DataFrame({"attention": ["se", "eca", "none"], "mAP": [5.7, float("nan"), 3.2]})
+    assert best_finished(table)["attention"] == "se"
+    assert best_finished(table.iloc[[1]]) is None
 
 
 def test_reproduce_smoke_writes_tables_and_resumes(tiny_dataset, tmp_path, capsys):

@@ -15,8 +15,9 @@ def register(subparsers) -> None:
         "random erasing and last stride 1 one at a time (the last run is the 'bag_of_tricks' recipe), "
         "then query expansion and k-reciprocal re-ranking on the 'strong' run (paper + BNNeck), and "
         "each of the P x K sampler, random erasing and last stride 1 alone on the BNNeck run; every row "
-        "has a paired bootstrap interval of its mAP gain. Every run trains for the same epochs. Finished runs are skipped and interrupted ones resume. Writes OUT/ablation.csv, "
-        "ablation.md and ablation.json.")
+        "has a paired bootstrap interval of its mAP gain. Every run trains for the same epochs. "
+        "Finished runs are skipped and interrupted ones resume. Writes OUT/ablation.csv, ablation.md "
+        "and ablation.json.")
     add_grid_arguments(parser)
     parser.add_argument("--seed", type=int, default=0, help="random seed of every run (default: %(default)s)")
     parser.set_defaults(func=run)

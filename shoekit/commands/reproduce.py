@@ -48,13 +48,15 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from shoekit.reproduce import reproduce
+    from shoekit.reproduce import best_finished, reproduce
 
     command = grid_command("reproduce", args, "--seeds", *map(str, args.seeds), "--tables", *args.tables)
     tables = reproduce(args.data, args.out, args.scale, tuple(args.seeds), progress=not args.no_progress,
                        overrides=grid_overrides(args), command=command, tables=tuple(args.tables))
     lines = {"table1": "best attention {attention} (FC, mAP {mAP:.2f}%)",
              "table2": "best head {head} (mAP {mAP:.2f}%)", "table3": "best epsilon {epsilon:g} (mAP {mAP:.2f}%)"}
-    best = [lines[name].format(**frame.sort_values("mAP").iloc[-1].to_dict()) for name, frame in tables.items()]
-    print(f"reproduced {', '.join(tables)} into {args.out}: {'; '.join(best)}")
+    best = {name: best_finished(frame) for name, frame in tables.items()}
+    summary = [lines[name].format(**row.to_dict()) if row is not None else f"{name}: no finished run yet"
+               for name, row in best.items()]
+    print(f"reproduced {', '.join(tables)} into {args.out}: {'; '.join(summary)}")
     return 0
