@@ -65,6 +65,7 @@ class TrainConfig:
     compile: bool = False                # torch.compile the model (fuses the attention's work)
     device: str = "auto"
     num_workers: int = 1
+    cache_images: bool = False           # decode the training images once, keep them in memory
     align: bool = True                   # toe-heel alignment when the manifest has keypoints
 
     @staticmethod

@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from shoekit import paper
 from shoekit.config import TrainConfig
 from shoekit.metrics import paired_bootstrap
 from shoekit.models import ATTENTIONS as MODEL_ATTENTIONS
-from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, EVAL_DIR, LOG_FILE, load_checkpoint, read_metrics,
+from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, EVAL_DIR, LOG_FILE, read_metrics,
                          write_json, write_text)
 
 log = logging.getLogger(__name__)
@@ -76,10 +77,15 @@ def plan_grid(seeds: tuple[int, ...], tables: tuple[str, ...] = TABLES) -> list[
 
 
 def is_complete(run_dir: Path) -> bool:
-    if not (run_dir / CHECKPOINT_FILE).is_file():
+    """Trained to its last epoch (the train metrics a finished run writes) and evaluated on every head.
+
+    Reads only config.json and metrics.json, so a run folder copied without its checkpoint counts too.
+    """
+    if not (run_dir / CONFIG_FILE).is_file():
         return False
-    finished = load_checkpoint(run_dir / CHECKPOINT_FILE)["epoch"] >= TrainConfig.load(run_dir / CONFIG_FILE).epochs
-    return finished and set(TABLE2_HEADS) <= set(read_metrics(run_dir).get("eval", {}))
+    metrics = read_metrics(run_dir)
+    finished = metrics.get("train", {}).get("epochs", -1) >= TrainConfig.load(run_dir / CONFIG_FILE).epochs
+    return finished and set(TABLE2_HEADS) <= set(metrics.get("eval", {}))
 
 
 def ensure_run(planned: PlannedRun, data: Path, scale: str, runs_dir: Path, progress: bool,
@@ -243,17 +249,18 @@ def summary_markdown(tables: dict[str, pd.DataFrame], scale: str, seeds: tuple[i
 
 def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tuple[int, ...] = (0,),
               progress: bool = True, overrides: dict | None = None, command: str | None = None,
-              tables: tuple[str, ...] = TABLES) -> dict[str, pd.DataFrame]:
+              tables: tuple[str, ...] = TABLES, train: bool = True) -> dict[str, pd.DataFrame]:
     """Run (or continue) the runs `tables` need, write those tables and the summary; returns them.
 
     `command` is recorded in reproduce.json. The summary lists every table CSV present in `out`.
+    `train=False` writes the tables from the runs that have finished and trains nothing.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     data, out, seeds = Path(data), Path(out), tuple(seeds)
     runs_dir = out / "runs"
     planned = plan_grid(seeds, tables)
-    bar = tqdm(planned, desc="reproduce", unit="run", disable=not progress)
+    bar = tqdm(planned if train else [], desc="reproduce", unit="run", disable=not progress)
     for run in bar:
         bar.set_postfix_str(run.name)
         ensure_run(run, data, scale, runs_dir, progress, overrides or {})
@@ -287,8 +294,9 @@ def best_finished(table: pd.DataFrame) -> pd.Series | None:
 
 
 def machine_record() -> dict:
-    """Where results were measured: platform, processor, CPU count (recorded beside them)."""
-    return {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()}
+    """Where results were measured: platform, processor, CPU count, torch and GPU (recorded beside them)."""
+    return {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+            "torch": torch.__version__, "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
 def training_logs(runs_dir: Path, names: list[str]) -> pd.DataFrame:

@@ -192,7 +192,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         raise CheckpointError(f"{config.data}/manifest.csv changed since {run_dir} started "
                               "(hash differs); restore it or start a new run")
     dataset = ShoeCrops(config.data, ["train"], transform=train_transform(config.image_size, config.random_erasing),
-                        align=config.align)
+                        align=config.align, cache=config.cache_images)
     class_names = sorted(dataset.label_map, key=dataset.label_map.get)
 
     device = context.device

@@ -91,6 +91,18 @@ def test_shoe_crops_with_given_label_map_and_transform(tiny_dataset):
         ShoeCrops(tiny_dataset, ["train"], label_map={"id0": 0})
 
 
+def test_cached_crops_equal_decoded_ones_and_survive_the_files(tiny_dataset):
+    plain = ShoeCrops(tiny_dataset, ["train"], transform=eval_transform(16))
+    cached = ShoeCrops(tiny_dataset, ["train"], transform=eval_transform(16), cache=True)
+    assert plain.cached is None and len(cached.cached) == len(plain) == 32
+    assert cached.cached[5].dtype == np.uint8 and cached.cached[5].shape[2] == 3
+    for index in (0, 13, 31):
+        torch.testing.assert_close(cached[index][0], plain[index][0], rtol=0, atol=0)
+        assert cached[index][1:] == plain[index][1:]
+    (tiny_dataset / "images/id0/0.png").unlink()  # decoded once: the epochs read no file
+    assert cached[0][0].shape == (3, 16, 16)
+
+
 def test_shoe_crops_rejects_unknown_split(tiny_dataset):
     with pytest.raises(ManifestError, match="unknown split"):
         ShoeCrops(tiny_dataset, ["test"])
@@ -115,6 +127,8 @@ def test_align_uses_keypoints_toe_goes_right(tmp_path):
     assert red_left(plain[0][0]) == 1.0
     assert red_left(aligned[0][0]) == 0.0
     assert torch.equal(aligned[1][0], plain[1][0])
+    cached = ShoeCrops(tmp_path, ["train"], cache=True)  # the cache holds the aligned image
+    assert torch.equal(cached[0][0], aligned[0][0]) and torch.equal(cached[1][0], plain[1][0])
 
 
 def test_data_package_exports_every_public_name():

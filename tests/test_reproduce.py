@@ -25,7 +25,8 @@ def test_best_row_ignores_unfinished_runs():
 
 def test_reproduce_smoke_writes_tables_and_resumes(tiny_dataset, tmp_path, capsys):
     out = tmp_path / "results"
-    args = ["reproduce", "--data", str(tiny_dataset), "--out", str(out), "--scale", "smoke", "--no-progress"]
+    args = ["reproduce", "--data", str(tiny_dataset), "--out", str(out), "--scale", "smoke", "--no-progress",
+            "--workers", "0", "--cache-images"]
     from shoekit.reproduce import SCALES
     SCALES["smoke"]["image_size"], original = TINY_SIZE, SCALES["smoke"]["image_size"]
     try:
@@ -46,11 +47,25 @@ def test_reproduce_smoke_writes_tables_and_resumes(tiny_dataset, tmp_path, capsy
     assert "paper's numbers on its private data" in summary and "| dual_pool |" in summary
     record = json.loads((out / "reproduce.json").read_text())
     assert record["command"].startswith("shoekit reproduce --data") and len(record["train_seconds"]) == 9
+    assert record["command"].endswith("--workers 0 --cache-images")
+    run_config = json.loads((out / "runs/se-eps0-seed0/config.json").read_text())
+    assert (run_config["num_workers"], run_config["cache_images"]) == (0, True)
     diffs = pd.read_csv(out / "differences.csv")
     assert len(diffs) == 4 + 3 + 4 and (diffs["ci_low"] <= diffs["mAP_diff"]).all()
     assert (diffs["mAP_diff"] <= diffs["ci_high"]).all() and "paper's pick" in summary
     logs = pd.read_csv(out / "train_logs.csv")
     assert logs["run"].nunique() == 9 and {"epoch", "loss", "accuracy"} <= set(logs.columns)
+
+
+def test_no_train_writes_empty_rows_and_trains_nothing(tiny_dataset, tmp_path, capsys):
+    out = tmp_path / "results"
+    assert main(["reproduce", "--data", str(tiny_dataset), "--out", str(out), "--scale", "smoke", "--no-progress",
+                 "--tables", "table1", "--no-train"]) == 0
+    assert "table1: no finished run yet" in capsys.readouterr().out
+    assert not (out / "runs").exists() and pd.read_csv(out / "table1.csv")["mAP"].isna().all()
+    record = json.loads((out / "reproduce.json").read_text())
+    assert "--tables table1 --no-train" in record["command"] and record["unfinished"]
+    assert {"torch", "gpu"} <= set(record["machine"])
 
 
 def test_a_run_locked_by_a_live_process_is_left_to_it(tmp_path):

@@ -16,18 +16,27 @@ def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
                         "paper (GPU) (default: %(default)s)")
     parser.add_argument("--epochs", type=int, help="override the scale's number of epochs")
     parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' (default: %(default)s)")
+    parser.add_argument("--workers", type=int, help="data-loading worker processes per training run "
+                        "(default: the train command's, 1)")
+    parser.add_argument("--cache-images", action="store_true",
+                        help="decode each run's training images once and keep them in memory (43 KB per "
+                        "120 px crop): what a GPU needs to be fed fast enough")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def grid_overrides(args: argparse.Namespace) -> dict:
     """TrainConfig settings the command line puts over the scale's."""
-    return {"device": args.device, **({"epochs": args.epochs} if args.epochs else {})}
+    return {"device": args.device, **({"epochs": args.epochs} if args.epochs else {}),
+            **({"num_workers": args.workers} if args.workers is not None else {}),
+            **({"cache_images": True} if args.cache_images else {})}
 
 
 def grid_command(name: str, args: argparse.Namespace, *options: str) -> str:
     """The command line to record with the results: `shoekit NAME` with every option spelt out."""
     return shlex.join(["shoekit", name, "--data", str(args.data), "--out", str(args.out), "--scale", args.scale,
-                       *options, *(["--epochs", str(args.epochs)] if args.epochs else []), "--device", args.device])
+                       *options, *(["--epochs", str(args.epochs)] if args.epochs else []), "--device", args.device,
+                       *(["--workers", str(args.workers)] if args.workers is not None else []),
+                       *(["--cache-images"] if args.cache_images else [])])
 
 
 def register(subparsers) -> None:
@@ -44,15 +53,20 @@ def register(subparsers) -> None:
     parser.add_argument("--tables", nargs="+", choices=("table1", "table2", "table3"),
                         default=["table1", "table2", "table3"],
                         help="which tables to run (default: all three)")
+    parser.add_argument("--no-train", action="store_true",
+                        help="train nothing: write the tables from the runs that have finished (while other "
+                        "processes still train, or after a run was stopped)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from shoekit.reproduce import best_finished, reproduce
 
-    command = grid_command("reproduce", args, "--seeds", *map(str, args.seeds), "--tables", *args.tables)
+    command = grid_command("reproduce", args, "--seeds", *map(str, args.seeds), "--tables", *args.tables,
+                           *(["--no-train"] if args.no_train else []))
     tables = reproduce(args.data, args.out, args.scale, tuple(args.seeds), progress=not args.no_progress,
-                       overrides=grid_overrides(args), command=command, tables=tuple(args.tables))
+                       overrides=grid_overrides(args), command=command, tables=tuple(args.tables),
+                       train=not args.no_train)
     lines = {"table1": "best attention {attention} (FC, mAP {mAP:.2f}%)",
              "table2": "best head {head} (mAP {mAP:.2f}%)", "table3": "best epsilon {epsilon:g} (mAP {mAP:.2f}%)"}
     best = {name: best_finished(frame) for name, frame in tables.items()}
