@@ -6,10 +6,13 @@ train/evaluate) and, as `*_eager`, without compilation:
   extraction  dual_pool fast  /  torchvision resnet50 fp32 eager       target >= 3.0
   training    dual_pool fast  /  torchvision resnet50 fp32 eager       target >= 2.0
   overhead    resnet50 fast   /  dual_pool fast  - 1 (extraction)      target <= 0.15
-Compilation time is measured and reported separately, not counted in images/s. The settings are
-measured in turn, round after round (5 rounds of 3 s), and each ratio is the median of its per-round
-ratios, printed with their range: on a shared VM a single long measurement per setting moved a
-ratio by 2x between two runs an hour apart.
+Extraction runs batches of 32, training batches of 64 (shoekit train's default, the paper's batch);
+the training overhead of the attention (eager) is printed too.
+Compilation time is measured and reported separately, not counted in images/s. The settings take
+turns one batch at a time: a round times one call of each (a few seconds for all), and each ratio
+is the median of its per-round ratios, printed with their quartiles. On the shared VM the speed of
+the same call drifts by up to 2x within minutes; pairing calls seconds apart cancels most of it
+(blocks of 3 s per setting still left per-round ratios between 1.2 and 1.9 for one comparison).
 With --run RUN it also evaluates that run in bf16 and fp32 and prints the Rank-1/mAP gap
 (target <= 0.5 points). Results go to benchmarks/results/model_speed.json.
 
@@ -31,19 +34,18 @@ from pathlib import Path
 import torch
 import torchvision
 
+from shoekit.config import TrainConfig
 from shoekit.models import build_model
 from shoekit.precision import autocast, bf16_supported, compiled
 
 SIZE = 120
 
 
-def images_per_second(step, batch: torch.Tensor, seconds: float) -> float:
-    """Run `step(batch)` for about `seconds` (at least once); images per second."""
-    done, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds or done == 0:
-        step(batch)
-        done += len(batch)
-    return done / (time.perf_counter() - start)
+def images_per_second(step, batch: torch.Tensor) -> float:
+    """One timed call of `step(batch)`; images per second."""
+    start = time.perf_counter()
+    step(batch)
+    return len(batch) / (time.perf_counter() - start)
 
 
 def warm_up(step, batch: torch.Tensor) -> float:
@@ -96,15 +98,18 @@ RATIOS = {  # name: (numerator setting, denominator setting, subtract 1)
     "extraction_speedup_eager": ("extract_dual_pool_eager", "extract_torchvision_fp32", False),
     "training_speedup_eager": ("train_dual_pool_eager", "train_torchvision_fp32", False),
     "attention_overhead_eager": ("extract_none_eager", "extract_dual_pool_eager", True),
+    "attention_overhead_train_eager": ("train_none_eager", "train_dual_pool_eager", True),
 }
 
 
-def settings(batch_size: int) -> tuple[dict, dict]:
+def settings(extract_batch: int, train_batch: int) -> tuple[dict, dict]:
     """{name: (step, batch)} of every measured setting, each on its own model instance (training
     changes weights and mode), and {name: compile seconds} of the compiled ones (warmed up here)."""
     fast = bf16_supported(torch.device("cpu"))
-    batch = torch.rand(batch_size, 3, SIZE, SIZE)
+    batch = torch.rand(extract_batch, 3, SIZE, SIZE)
     batch_cl = batch.contiguous(memory_format=torch.channels_last)
+    train = torch.rand(train_batch, 3, SIZE, SIZE)
+    train_cl = train.contiguous(memory_format=torch.channels_last)
     normalise = torchvision.transforms.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
     def baseline():  # torchvision needs normalised input
@@ -120,9 +125,10 @@ def settings(batch_size: int) -> tuple[dict, dict]:
         "extract_dual_pool_fast": (extraction_step(compiled(ours("dual_pool").eval(), True, inference=True), fast),
                                    batch_cl),
         "extract_none_fast": (extraction_step(compiled(ours("none").eval(), True, inference=True), fast), batch_cl),
-        "train_torchvision_fp32": (training_step(baseline(), False, 150), batch),
-        "train_dual_pool_eager": (training_step(ours("dual_pool"), fast, 150, fused=True), batch_cl),
-        "train_dual_pool_fast": (training_step(compiled(ours("dual_pool"), True), fast, 150, fused=True), batch_cl),
+        "train_torchvision_fp32": (training_step(baseline(), False, 150), train),
+        "train_dual_pool_eager": (training_step(ours("dual_pool"), fast, 150, fused=True), train_cl),
+        "train_none_eager": (training_step(ours("none"), fast, 150, fused=True), train_cl),
+        "train_dual_pool_fast": (training_step(compiled(ours("dual_pool"), True), fast, 150, fused=True), train_cl),
     }
     compile_seconds = {}
     for name, (step, images) in steps.items():
@@ -132,23 +138,28 @@ def settings(batch_size: int) -> tuple[dict, dict]:
     return steps, compile_seconds
 
 
-def measure(seconds: float, rounds: int, batch_size: int) -> dict:
-    """Every setting `rounds` times in turn, `seconds` each, so a slow spell of the machine hits all
-    settings alike; a ratio is the median over rounds of that round's ratio, with its range."""
-    steps, compile_seconds = settings(batch_size)
+def measure(rounds: int, extract_batch: int, train_batch: int) -> dict:
+    """One call of every setting per round, `rounds` times, so a slow spell of the machine hits all
+    settings alike (every other round in reverse order, so no setting always follows the same one);
+    a ratio is the median over rounds of that round's ratio, with its quartiles."""
+    steps, compile_seconds = settings(extract_batch, train_batch)
     rates: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, (step, images) in steps.items():
-            rates[name].append(images_per_second(step, images, seconds))
-    ratios, ranges = {}, {}
+    for index in range(rounds):
+        order = list(steps) if index % 2 == 0 else list(reversed(steps))
+        for name in order:
+            step, images = steps[name]
+            rates[name].append(images_per_second(step, images))
+    ratios, quartiles = {}, {}
     for name, (top, bottom, minus_one) in RATIOS.items():
         per_round = [a / b - minus_one for a, b in zip(rates[top], rates[bottom])]
-        ratios[name], ranges[name] = statistics.median(per_round), [min(per_round), max(per_round)]
-    return {"bf16_supported": bf16_supported(torch.device("cpu")), "batch_size": batch_size, "rounds": rounds,
-            "seconds_per_measurement": seconds,
+        ratios[name] = statistics.median(per_round)
+        low, _, high = statistics.quantiles(per_round, n=4) if len(per_round) > 1 else per_round * 3
+        quartiles[name] = [low, high]
+    return {"bf16_supported": bf16_supported(torch.device("cpu")), "extract_batch": extract_batch,
+            "train_batch": train_batch, "rounds": rounds,
             "images_per_s": {name: statistics.median(values) for name, values in rates.items()},
             "images_per_s_rounds": rates, "compile_seconds": compile_seconds, "ratios": ratios,
-            "ratio_ranges": ranges}
+            "ratio_quartiles": quartiles}
 
 
 def precision_gap(run: Path) -> dict:
@@ -169,29 +180,33 @@ def precision_gap(run: Path) -> dict:
 def print_speed(result: dict) -> None:
     for name, rate in result["images_per_s"].items():
         print(f"{name:28} {rate:8.1f} images/s")
-    ratios, ranges = result["ratios"], result["ratio_ranges"]
+    ratios, quartiles = result["ratios"], result["ratio_quartiles"]
 
     def times(name):
-        low, high = ranges[name]
-        return f"{ratios[name]:.2f}x (rounds {low:.2f}-{high:.2f})"
+        low, high = quartiles[name]
+        return f"{ratios[name]:.2f}x (quartiles {low:.2f}-{high:.2f})"
 
     def percent(name):
-        low, high = ranges[name]
-        return f"{100 * ratios[name]:.1f}% (rounds {100 * low:.1f} to {100 * high:.1f})"
+        low, high = quartiles[name]
+        return f"{100 * ratios[name]:.1f}% (quartiles {100 * low:.1f} to {100 * high:.1f})"
     print(f"medians over {result['rounds']} rounds:")
     print(f"extraction speed-up  {times('extraction_speedup')}  (target >= 3.0)")
     print(f"training speed-up    {times('training_speedup')}  (target >= 2.0)")
     print(f"attention overhead   {percent('attention_overhead')}  (target <= 15%)")
     print(f"without compilation: extraction {times('extraction_speedup_eager')}, training "
-          f"{times('training_speedup_eager')}, overhead {percent('attention_overhead_eager')}")
+          f"{times('training_speedup_eager')}, overhead {percent('attention_overhead_eager')} "
+          f"(training: {percent('attention_overhead_train_eager')})")
     for name, spent in result["compile_seconds"].items():
         print(f"compiling {name:24} {spent:6.1f} s (first call; inductor's disk cache can shorten it)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="1 s per measurement and 2 rounds instead of 3 s and 5")
-    parser.add_argument("--batch-size", type=int, default=32, help="images per batch (default: 32)")
+    parser.add_argument("--rounds", type=int, default=20, help="timed calls of each setting (default: 20)")
+    parser.add_argument("--quick", action="store_true", help="3 rounds: checks that it runs, measures little")
+    parser.add_argument("--extract-batch", type=int, default=32, help="images per extraction batch (default: 32)")
+    parser.add_argument("--train-batch", type=int, default=TrainConfig().batch_size,
+                        help="images per training batch (default: %(default)s, shoekit train's and the paper's)")
     parser.add_argument("--run", type=Path, help="a trained run: also compare bf16 vs fp32 metrics")
     parser.add_argument("--gap-only", action="store_true",
                         help="with --run: only the bf16 vs fp32 comparison, added to the existing --out file")
@@ -204,10 +219,12 @@ def main() -> None:
         result = json.loads(args.out.read_text())
     else:
         load = os.getloadavg()[0]
-        result = measure(1.0 if args.quick else 3.0, 2 if args.quick else 5, args.batch_size)
+        rounds = 3 if args.quick else args.rounds
+        result = measure(rounds, args.extract_batch, args.train_batch)
         result.update(threads=torch.get_num_threads(), torch=torch.__version__, load_average_1min=load,
                       machine=platform.processor() or platform.machine(),
-                      command="python benchmarks/bench_model_speed.py" + (" --quick" if args.quick else ""))
+                      command=f"python benchmarks/bench_model_speed.py --rounds {rounds} --extract-batch "
+                      f"{args.extract_batch} --train-batch {args.train_batch}")
         print_speed(result)
         if not args.run and args.out.is_file():  # a speed run leaves the earlier precision gap (its own command) in place
             result.update({key: value for key, value in json.loads(args.out.read_text()).items()

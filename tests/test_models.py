@@ -8,7 +8,7 @@ from torch import nn
 from shoekit.errors import CheckpointError
 from shoekit.models import HEADS, build_model, feature_dim
 from shoekit.models.attention import (CBAM, DualPoolAttention, EfficientChannelAttention, SpatialMean, SqueezeExcitation,
-                                      eca_kernel_size)
+                                      build_attention, eca_kernel_size)
 from shoekit.models.resnet import AttentionBottleneck
 
 RESNET50_PARAMS = 25_557_032  # torchvision's resnet50
@@ -64,12 +64,31 @@ def test_attention_sits_after_bn3_before_the_addition():
     block = AttentionBottleneck(64, 16, "se").eval()
     seen = {}
     block.bn3.register_forward_hook(lambda m, i, o: seen.setdefault("bn3", o))
-    block.attention.register_forward_hook(lambda m, i, o: seen.update(att_in=i[0], att_out=o))
+    block.attention.register_forward_hook(lambda m, i, o: seen.update(att_in=i[0], att_out=o.clone()))
     x = torch.randn(2, 64, 8, 8)
     with torch.no_grad():
         out = block(x)
     assert torch.equal(seen["att_in"], seen["bn3"])
-    assert torch.allclose(out, torch.relu(seen["att_out"] + x))
+    summed = seen["att_out"]
+    assert torch.allclose(out, torch.relu(summed))
+    with torch.no_grad():
+        assert torch.allclose(summed, block.attention(seen["bn3"]) + x)  # gated branch + identity
+
+
+@pytest.mark.parametrize("attention", ["none", "se", "cbam", "eca", "dual_pool"])
+def test_fused_residual_equals_gating_then_adding(attention):
+    """`module(x, identity)` (one addcmul pass) is `module(x) + identity`, values and gradients."""
+    torch.manual_seed(0)
+    module = build_attention(attention, 32).train()
+    x = torch.randn(3, 32, 6, 5, requires_grad=True)
+    identity = torch.randn(3, 32, 6, 5, requires_grad=True)
+    fused = module(x, identity)
+    grads_fused = torch.autograd.grad(fused.square().sum(), (x, identity))
+    plain = module(x) + identity
+    grads_plain = torch.autograd.grad(plain.square().sum(), (x, identity))
+    torch.testing.assert_close(fused, plain)
+    for got, expected in zip(grads_fused, grads_plain):
+        torch.testing.assert_close(got, expected)
 
 
 def test_every_bottleneck_has_the_attention():

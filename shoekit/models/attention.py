@@ -1,8 +1,11 @@
 """Channel/spatial attention modules placed in every ResNet50 bottleneck.
 
 Each module maps features `(B, C, H, W)` to the same shape and exposes `gate(x)`, the
-multiplicative weights it applies, so tests and explanations can inspect them. Every ReLU is
-an `nn.ReLU` module (never `F.relu`) so guided backprop can swap all of them.
+multiplicative weights it applies, so tests and explanations can inspect them. Called as
+`module(x, identity)` it returns `x ⊗ gate + identity`, the bottleneck's residual sum, in one
+`torch.addcmul` pass over the feature map instead of a multiply and an add (the attention's cost
+is memory traffic: see benchmarks/bench_model_speed.py). Every ReLU is an `nn.ReLU` module
+(never `F.relu`) so guided backprop can swap all of them.
 """
 
 from __future__ import annotations
@@ -28,7 +31,33 @@ def channel_mlp(channels: int, reduction: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
 
 
-class SqueezeExcitation(nn.Module):
+def shared_mlp(mlp: nn.Module, avg: torch.Tensor, max_: torch.Tensor) -> torch.Tensor:
+    """`mlp` (1×1 convs) on both pooled descriptors `(B, C, 1, 1)` side by side: `(B, C, 1, 2)`,
+    [..., 0] from avg, [..., 1] from max. One call instead of two, and no batch-sized slicing,
+    so ONNX exports keep a dynamic batch."""
+    return mlp(torch.cat([avg, max_], dim=3))
+
+
+class NoAttention(nn.Module):
+    """Plain ResNet50's bottleneck: features unchanged; `module(x, identity)` = x + identity."""
+
+    def forward(self, x: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
+        return x if identity is None else x + identity
+
+
+class ChannelAttention(nn.Module):
+    """A gate `(B, C, 1, 1)` multiplied onto the features; subclasses define `gate(x)`."""
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
+        """x ⊗ gate(x), plus `identity` when given (fused into one pass)."""
+        gate = self.gate(x)
+        return x * gate if identity is None else torch.addcmul(identity, x, gate)
+
+
+class SqueezeExcitation(ChannelAttention):
     """SE (Hu et al.): gate = σ(W1 δ(W0 avg(X))), shape (B, C, 1, 1), values in (0, 1)."""
 
     def __init__(self, channels: int, reduction: int = 16):
@@ -40,11 +69,8 @@ class SqueezeExcitation(nn.Module):
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         return self.sigmoid(self.mlp(self.pool(x)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
 
-
-class DualPoolAttention(nn.Module):
+class DualPoolAttention(ChannelAttention):
     """The paper's module: W = σ(MLP(avg X)) + σ(MLP(max X)), one MLP shared by both branches.
 
     A sigmoid on each branch *before* the sum, so the gate `(B, C, 1, 1)` lies in (0, 2);
@@ -59,10 +85,8 @@ class DualPoolAttention(nn.Module):
         self.sigmoid = nn.Sigmoid()
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
-        return self.sigmoid(self.mlp(self.avg_pool(x))) + self.sigmoid(self.mlp(self.max_pool(x)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
+        both = self.sigmoid(shared_mlp(self.mlp, self.avg_pool(x), self.max_pool(x)))
+        return both.sum(dim=3, keepdim=True)  # σ(avg branch) + σ(max branch)
 
 
 class ChannelGate(nn.Module):
@@ -76,7 +100,8 @@ class ChannelGate(nn.Module):
         self.sigmoid = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.sigmoid(self.mlp(self.avg_pool(x)) + self.mlp(self.max_pool(x)))
+        both = shared_mlp(self.mlp, self.avg_pool(x), self.max_pool(x))
+        return self.sigmoid(both.sum(dim=3, keepdim=True))
 
 
 class SpatialGate(nn.Module):
@@ -106,9 +131,11 @@ class CBAM(nn.Module):
         channel = self.channel_gate(x)
         return channel * self.spatial_gate(x * channel)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
+        """x ⊗ channel gate ⊗ spatial gate, plus `identity` when given (the last product fused with it)."""
         x = x * self.channel_gate(x)
-        return x * self.spatial_gate(x)
+        gate = self.spatial_gate(x)
+        return x * gate if identity is None else torch.addcmul(identity, x, gate)
 
 
 def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
@@ -117,7 +144,7 @@ def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
     return t if t % 2 else t + 1
 
 
-class EfficientChannelAttention(nn.Module):
+class EfficientChannelAttention(ChannelAttention):
     """ECA (Wang et al.): σ(conv1d_k(avg X)) across channels, gate (B, C, 1, 1) in (0, 1)."""
 
     def __init__(self, channels: int, gamma: int = 2, b: int = 1):
@@ -131,12 +158,9 @@ class EfficientChannelAttention(nn.Module):
         y = self.pool(x).flatten(1).unsqueeze(1)  # (B, 1, C)
         return self.sigmoid(self.conv(y)).transpose(1, 2).unsqueeze(-1)  # (B, C, 1, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gate(x)
 
-
-ATTENTIONS: dict[str, type[nn.Module] | None] = {
-    "none": None,
+ATTENTIONS: dict[str, type[nn.Module]] = {
+    "none": NoAttention,
     "se": SqueezeExcitation,
     "cbam": CBAM,
     "eca": EfficientChannelAttention,
@@ -145,8 +169,8 @@ ATTENTIONS: dict[str, type[nn.Module] | None] = {
 
 
 def build_attention(name: str, channels: int) -> nn.Module:
-    """The attention module `name` for `channels` features; `nn.Identity` for "none"."""
+    """The attention module `name` for `channels` features (`NoAttention` for "none")."""
     if name not in ATTENTIONS:
         raise ValueError(f"unknown attention {name!r}; choose one of {', '.join(ATTENTIONS)}")
     module = ATTENTIONS[name]
-    return nn.Identity() if module is None else module(channels)
+    return module() if module is NoAttention else module(channels)

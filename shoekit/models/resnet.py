@@ -22,7 +22,8 @@ NECKS = ("none", "bnneck")
 
 
 class AttentionBottleneck(nn.Module):
-    """torchvision's Bottleneck (stride on the 3×3 conv) plus attention after conv3/bn3."""
+    """torchvision's Bottleneck (stride on the 3×3 conv) plus attention after conv3/bn3, before the
+    addition; the attention module performs that addition (`attention(x, identity)`)."""
 
     expansion = 4
 
@@ -45,8 +46,7 @@ class AttentionBottleneck(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.relu(self.bn2(self.conv2(y)))
-        y = self.attention(self.bn3(self.conv3(y)))
-        return self.relu(y + identity)
+        return self.relu(self.attention(self.bn3(self.conv3(y)), identity))
 
 
 class AttentionResNet50(nn.Module):
