@@ -5,7 +5,8 @@ import json
 import pandas as pd
 
 from shoekit.cli import main
-from shoekit.reproduce import best_finished, plan_grid
+from shoekit.config import TrainConfig
+from shoekit.reproduce import TABLE2_HEADS, best_finished, is_complete, plan_grid
 from tests.conftest import TINY_SIZE
 
 
@@ -21,6 +22,22 @@ def test_best_row_ignores_unfinished_runs():
     table = pd.DataFrame({"attention": ["se", "eca", "none"], "mAP": [5.7, float("nan"), 3.2]})
     assert best_finished(table)["attention"] == "se"
     assert best_finished(table.iloc[[1]]) is None
+
+
+def test_a_run_is_complete_from_its_metrics_without_a_checkpoint(tmp_path):
+    """What a finished run leaves in metrics.json decides it, so folders copied without their
+    checkpoints (results/gpu) still make tables; a run stopped early or not evaluated does not."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(TrainConfig(data="d", epochs=4).to_json())
+    assert not is_complete(run)
+    evaluated = dict.fromkeys(TABLE2_HEADS, {"mAP": 0.1})
+    (run / "metrics.json").write_text(json.dumps({"eval": evaluated}))  # evaluated, never finished
+    assert not is_complete(run)
+    (run / "metrics.json").write_text(json.dumps({"train": {"epochs": 4}, "eval": {"fc": {"mAP": 0.1}}}))
+    assert not is_complete(run)  # finished, one head evaluated
+    (run / "metrics.json").write_text(json.dumps({"train": {"epochs": 4}, "eval": evaluated}))
+    assert is_complete(run) and not (run / "checkpoint.pt").exists()
 
 
 def test_reproduce_smoke_writes_tables_and_resumes(tiny_dataset, tmp_path, capsys):

@@ -150,8 +150,6 @@ def main() -> int:
         if process.returncode not in (0, -signal.SIGKILL):
             say(f"process {index} exited with {process.returncode}; the end of its log:")
             print("".join((grid / f"process{index}.log").read_text().splitlines(keepends=True)[-15:]), flush=True)
-    for run in grid.glob("runs/*/.lock"):
-        run.unlink()
 
     say("writing the tables")
     subprocess.run(shoekit("reproduce", "--data", str(data), "--out", str(grid), "--scale", args.scale, "--epochs",

@@ -38,6 +38,11 @@ def shared_mlp(mlp: nn.Module, avg: torch.Tensor, max_: torch.Tensor) -> torch.T
     return mlp(torch.cat([avg, max_], dim=3))
 
 
+def apply_gate(x: torch.Tensor, gate: torch.Tensor, identity: torch.Tensor | None) -> torch.Tensor:
+    """x ⊗ gate, plus `identity` when given, in one `addcmul` pass (gate broadcasts onto x)."""
+    return x * gate if identity is None else torch.addcmul(identity, x, gate)
+
+
 class NoAttention(nn.Module):
     """Plain ResNet50's bottleneck: features unchanged; `module(x, identity)` = x + identity."""
 
@@ -53,8 +58,7 @@ class ChannelAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
         """x ⊗ gate(x), plus `identity` when given (fused into one pass)."""
-        gate = self.gate(x)
-        return x * gate if identity is None else torch.addcmul(identity, x, gate)
+        return apply_gate(x, self.gate(x), identity)
 
 
 class SqueezeExcitation(ChannelAttention):
@@ -134,8 +138,7 @@ class CBAM(nn.Module):
     def forward(self, x: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
         """x ⊗ channel gate ⊗ spatial gate, plus `identity` when given (the last product fused with it)."""
         x = x * self.channel_gate(x)
-        gate = self.spatial_gate(x)
-        return x * gate if identity is None else torch.addcmul(identity, x, gate)
+        return apply_gate(x, self.spatial_gate(x), identity)
 
 
 def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
