@@ -27,6 +27,7 @@ test: $(VENV)/.installed browser
 # Speed benchmarks (results in benchmarks/results/); the workbench and index ones read the demo run.
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_model_speed.py
+	$(PY) benchmarks/bench_attention_cost.py
 	$(PY) benchmarks/bench_cctv.py
 	$(PY) benchmarks/bench_explain.py
 	$(PY) benchmarks/bench_onnx.py

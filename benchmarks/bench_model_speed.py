@@ -1,8 +1,8 @@
 """Model speed at 120 px: bf16 + channels_last (+ torch.compile) vs plain fp32, and the cost of the attention.
 
 Prints ratios against baselines measured in the same run (images/s), for shoekit's fast path
-(bf16 + channels_last + torch.compile, with inductor freezing for extraction: `--compile` in
-train/evaluate) and, as `*_eager`, without compilation:
+(bf16 + channels_last + torch.compile, with inductor freezing and its C++ wrapper for extraction:
+`--compile` in train/evaluate) and, as `*_eager`, without compilation:
   extraction  dual_pool fast  /  torchvision resnet50 fp32 eager       target >= 3.0
   training    dual_pool fast  /  torchvision resnet50 fp32 eager       target >= 2.0
   overhead    resnet50 fast   /  dual_pool fast  - 1 (extraction)      target <= 0.15

@@ -2,9 +2,9 @@
 
 On CPUs with AMX/AVX-512 bf16, autocast to bfloat16 with channels_last tensors runs ResNet50
 about 3× faster than fp32 (see benchmarks/bench_model_speed.py); elsewhere it falls back to fp32.
-The attention modules' poolings and gate multiplications are memory-bound; `torch.compile`
-fuses the element-wise parts into the surrounding kernels and so reduces their cost, but the
-poolings still read every bottleneck's output once more (same benchmark).
+The attention modules' poolings and gate multiplications run as extra kernels that plain
+ResNet50 does not need; `torch.compile` fuses each into one pass, and what they still cost is
+measured by benchmarks/bench_attention_cost.py.
 """
 
 from __future__ import annotations
@@ -46,7 +46,9 @@ def compiled(function, enabled: bool, inference: bool = False):
     """`torch.compile(function)` when `enabled`, else `function` unchanged.
 
     `inference`: compile with inductor's freezing (weights become constants, batch norms fold into
-    the convolutions, weights are pre-packed for oneDNN); only for calls under no_grad/inference_mode
+    the convolutions, weights are pre-packed for oneDNN) and its C++ wrapper (the compiled graph
+    calls its kernels from C++, not Python, which matters most to models with attention: they
+    run about 60 more small kernels per batch); only for calls under no_grad/inference_mode
     with weights that no longer change. The first call compiles (20-30 s for ResNet50 inference on
     2 cores, about 90 s for training) and needs a C++ compiler on CPUs; it pays off on long
     extractions and trainings, not on a few images.
@@ -61,6 +63,6 @@ def compiled(function, enabled: bool, inference: bool = False):
     def frozen(*args, **kwargs):
         from torch._inductor import config
 
-        with config.patch(freezing=True):
+        with config.patch(freezing=True, cpp_wrapper=True):
             return compiled_function(*args, **kwargs)
     return frozen

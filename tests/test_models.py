@@ -8,7 +8,7 @@ from torch import nn
 from shoekit.errors import CheckpointError
 from shoekit.models import HEADS, build_model, feature_dim
 from shoekit.models.attention import (CBAM, DualPoolAttention, EfficientChannelAttention, SpatialMean, SqueezeExcitation,
-                                      build_attention, eca_kernel_size)
+                                      build_attention, channel_mlp, eca_kernel_size, mlp_on_rows)
 from shoekit.models.resnet import AttentionBottleneck
 
 RESNET50_PARAMS = 25_557_032  # torchvision's resnet50
@@ -261,3 +261,20 @@ def test_spatial_mean_matches_adaptive_average_pooling():
     torch.testing.assert_close(x.grad, torch.full_like(x, 1 / 35))
     cl = x.detach().bfloat16().contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(SpatialMean()(cl).float(), x.detach().mean((2, 3), keepdim=True), atol=0.02, rtol=0.01)
+
+
+def test_mlp_on_rows_equals_the_1x1_convolutions():
+    """The MLP's matrix products on pooled rows give the 1×1 convs' output and gradients, for rows
+    of any leading shape (SE's (B, C), the dual-pool module's (B, 2, C))."""
+    torch.manual_seed(0)
+    mlp = channel_mlp(32, 16)
+    pooled = torch.randn(3, 32, 1, 1, requires_grad=True)
+    by_conv = mlp(pooled)
+    by_rows = mlp_on_rows(mlp, pooled.flatten(1))
+    torch.testing.assert_close(by_rows, by_conv.flatten(1))
+    conv_grads = torch.autograd.grad(by_conv.square().sum(), [pooled, *mlp.parameters()])
+    row_grads = torch.autograd.grad(by_rows.square().sum(), [pooled, *mlp.parameters()])
+    for by_rows_grad, by_conv_grad in zip(row_grads, conv_grads):
+        torch.testing.assert_close(by_rows_grad, by_conv_grad)
+    pairs = torch.randn(3, 2, 32)
+    torch.testing.assert_close(mlp_on_rows(mlp, pairs)[:, 1], mlp_on_rows(mlp, pairs[:, 1]))

@@ -3,8 +3,8 @@
 Each module maps features `(B, C, H, W)` to the same shape and exposes `gate(x)`, the
 multiplicative weights it applies, so tests and explanations can inspect them. Called as
 `module(x, identity)` it returns `x ⊗ gate + identity`, the bottleneck's residual sum, in one
-`torch.addcmul` pass over the feature map instead of a multiply and an add (the attention's cost
-is memory traffic: see benchmarks/bench_model_speed.py). Every ReLU is an `nn.ReLU` module
+`torch.addcmul` pass over the feature map instead of a multiply and an add (where the attention's
+time goes: benchmarks/bench_attention_cost.py). Every ReLU is an `nn.ReLU` module
 (never `F.relu`) so guided backprop can swap all of them.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -26,16 +27,25 @@ class SpatialMean(nn.Module):
 
 
 def channel_mlp(channels: int, reduction: int) -> nn.Sequential:
-    """The shared bottleneck MLP C -> C/r -> C as 1×1 convs: `(B, C, 1, 1)` -> `(B, C, 1, 1)`."""
+    """The bottleneck MLP C -> C/r -> C, its weights held as 1×1 convs (the layout of SE-ResNet
+    checkpoints); `mlp_on_rows` runs it."""
     hidden = max(channels // reduction, 1)
     return nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
 
 
-def shared_mlp(mlp: nn.Module, avg: torch.Tensor, max_: torch.Tensor) -> torch.Tensor:
-    """`mlp` (1×1 convs) on both pooled descriptors `(B, C, 1, 1)` side by side: `(B, C, 1, 2)`,
-    [..., 0] from avg, [..., 1] from max. One call instead of two, and no batch-sized slicing,
-    so ONNX exports keep a dynamic batch."""
-    return mlp(torch.cat([avg, max_], dim=3))
+def mlp_on_rows(mlp: nn.Sequential, rows: torch.Tensor) -> torch.Tensor:
+    """`mlp` (1×1 conv, ReLU, 1×1 conv) as two matrix products on pooled rows `(..., C)` -> `(..., C)`.
+    On one pixel a matrix product is much faster than oneDNN's 1×1 convolution in bf16 (the
+    convolution's set-up dominates); the parameters stay the convs', so checkpoints still load."""
+    first, relu, second = mlp
+    hidden = relu(F.linear(rows, first.weight.flatten(1), first.bias))
+    return F.linear(hidden, second.weight.flatten(1), second.bias)
+
+
+def shared_mlp(mlp: nn.Sequential, avg: torch.Tensor, max_: torch.Tensor) -> torch.Tensor:
+    """`mlp` on both pooled descriptors `(B, C, 1, 1)` at once: `(B, 2, C)`, [:, 0] from avg,
+    [:, 1] from max. No batch-sized slicing, so ONNX exports keep a dynamic batch."""
+    return mlp_on_rows(mlp, torch.stack([avg.flatten(1), max_.flatten(1)], dim=1))
 
 
 def apply_gate(x: torch.Tensor, gate: torch.Tensor, identity: torch.Tensor | None) -> torch.Tensor:
@@ -71,7 +81,7 @@ class SqueezeExcitation(ChannelAttention):
         self.sigmoid = nn.Sigmoid()
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
-        return self.sigmoid(self.mlp(self.pool(x)))
+        return self.sigmoid(mlp_on_rows(self.mlp, self.pool(x).flatten(1)))[:, :, None, None]
 
 
 class DualPoolAttention(ChannelAttention):
@@ -89,8 +99,8 @@ class DualPoolAttention(ChannelAttention):
         self.sigmoid = nn.Sigmoid()
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
-        both = self.sigmoid(shared_mlp(self.mlp, self.avg_pool(x), self.max_pool(x)))
-        return both.sum(dim=3, keepdim=True)  # σ(avg branch) + σ(max branch)
+        both = self.sigmoid(shared_mlp(self.mlp, self.avg_pool(x), self.max_pool(x)))  # (B, 2, C)
+        return both.sum(dim=1)[:, :, None, None]  # σ(avg branch) + σ(max branch)
 
 
 class ChannelGate(nn.Module):
@@ -104,8 +114,8 @@ class ChannelGate(nn.Module):
         self.sigmoid = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        both = shared_mlp(self.mlp, self.avg_pool(x), self.max_pool(x))
-        return self.sigmoid(both.sum(dim=3, keepdim=True))
+        both = shared_mlp(self.mlp, self.avg_pool(x), self.max_pool(x))  # (B, 2, C)
+        return self.sigmoid(both.sum(dim=1))[:, :, None, None]
 
 
 class SpatialGate(nn.Module):
