@@ -35,8 +35,8 @@ def channel_mlp(channels: int, reduction: int) -> nn.Sequential:
 
 def mlp_on_rows(mlp: nn.Sequential, rows: torch.Tensor) -> torch.Tensor:
     """`mlp` (1×1 conv, ReLU, 1×1 conv) as two matrix products on pooled rows `(..., C)` -> `(..., C)`.
-    On one pixel a matrix product is much faster than oneDNN's 1×1 convolution in bf16 (the
-    convolution's set-up dominates); the parameters stay the convs', so checkpoints still load."""
+    On one pixel a matrix product runs faster than oneDNN's 1×1 convolution in bf16; the
+    parameters stay the convs', so checkpoints still load."""
     first, relu, second = mlp
     hidden = relu(F.linear(rows, first.weight.flatten(1), first.bias))
     return F.linear(hidden, second.weight.flatten(1), second.bias)
