@@ -37,6 +37,8 @@ from shoekit.models import build_model
 from shoekit.models.resnet import AttentionBottleneck
 from shoekit.precision import autocast
 
+from bench_model_speed import in_turns  # the sibling script (this one runs from benchmarks/)
+
 SIZE = 120
 FLUSH_BYTES = 1 << 30  # larger than any CPU's last-level cache
 FLOOR_PASSES = 4  # pool (read); scale + residual add + ReLU (read map, read identity, write)
@@ -84,27 +86,28 @@ def fast_extractor(attention: str, batch: torch.Tensor):
     return step
 
 
-def profile_split(steps: dict, rounds: int, batch_size: int) -> dict[str, dict[str, float]]:
-    """{step name: {category: milliseconds per forward pass}}, averaged over `rounds` profiled calls
-    of each step, the steps taking turns (alternating order) so a slow spell hits both alike."""
+def profile_split(steps: dict, rounds: int, batch_size: int) -> tuple[dict, dict]:
+    """({step: {category: milliseconds per forward pass}}, {step: {category: calls per forward
+    pass}}), averaged over `rounds` profiled calls of each step, the steps taking turns."""
     split = {name: dict.fromkeys(CATEGORIES, 0.0) for name in steps}
-    for index in range(rounds):
-        for name in (list(steps) if index % 2 == 0 else list(reversed(steps))):
-            with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
-                steps[name]()
-            for event in prof.key_averages(group_by_input_shape=True):
-                split[name][category(event.key, event.input_shapes, batch_size)] += event.self_cpu_time_total / 1000 / rounds
-    return split
+    calls = {name: dict.fromkeys(CATEGORIES, 0) for name in steps}
+    for name in in_turns(list(steps), rounds):
+        with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            steps[name]()
+        for event in prof.key_averages(group_by_input_shape=True):
+            part = category(event.key, event.input_shapes, batch_size)
+            split[name][part] += event.self_cpu_time_total / 1000 / rounds
+            calls[name][part] += event.count / rounds
+    return split, calls
 
 
 def wall_ms(steps: dict, rounds: int) -> dict[str, list[float]]:
-    """Per-call milliseconds of every step, the steps taking turns (alternating order) `rounds` times."""
+    """Per-call milliseconds of every step, the steps taking turns `rounds` times."""
     times = {name: [] for name in steps}
-    for index in range(rounds):
-        for name in (list(steps) if index % 2 == 0 else list(reversed(steps))):
-            start = time.perf_counter()
-            steps[name]()
-            times[name].append(1000 * (time.perf_counter() - start))
+    for name in in_turns(list(steps), rounds):
+        start = time.perf_counter()
+        steps[name]()
+        times[name].append(1000 * (time.perf_counter() - start))
     return times
 
 
@@ -138,7 +141,7 @@ def measure(rounds: int, batch_size: int) -> dict:
     inductor_config.cpp.enable_kernel_profile = True  # named profiler events for inductor's kernels
     batch = torch.rand(batch_size, 3, SIZE, SIZE).contiguous(memory_format=torch.channels_last)
     steps = {attention: fast_extractor(attention, batch) for attention in ("none", "dual_pool")}
-    split = profile_split(steps, rounds, batch_size)
+    split, calls = profile_split(steps, rounds, batch_size)
     times = wall_ms(steps, rounds)
     shapes = bottleneck_output_shapes("dual_pool", batch)
     floor = {"cached": memory_floor_ms(shapes, cold=False), "from_memory": memory_floor_ms(shapes, cold=True)}
@@ -146,6 +149,7 @@ def measure(rounds: int, batch_size: int) -> dict:
     return {
         "batch": batch_size, "rounds": rounds, "image_size": SIZE,
         "profile_ms_per_forward": split,
+        "kernel_calls_per_forward": {name: {part: calls[name][part] for part in CATEGORIES[:3]} for name in calls},
         "wall_ms_median": {name: statistics.median(values) for name, values in times.items()},
         "overhead_wall_median": statistics.median(d / n - 1 for n, d in zip(times["none"], times["dual_pool"])),
         "overhead_profiled": sum(split["dual_pool"].values()) / plain_profiled - 1,
@@ -164,6 +168,8 @@ def print_result(result: dict) -> None:
         print(f"{name:24} {split['none'][name]:8.1f} {split['dual_pool'][name]:10.1f}")
     totals = {model: sum(parts.values()) for model, parts in split.items()}
     print(f"{'total':24} {totals['none']:8.1f} {totals['dual_pool']:10.1f}")
+    kernels = {model: sum(parts.values()) for model, parts in result["kernel_calls_per_forward"].items()}
+    print(f"kernel calls (conv, MLP, generated) {kernels['none']:6.0f} {kernels['dual_pool']:10.0f}")
     wall = result["wall_ms_median"]
     print(f"wall time (median)       {wall['none']:8.1f} {wall['dual_pool']:10.1f}")
     print(f"attention overhead: {100 * result['overhead_profiled']:.1f}% profiled, "

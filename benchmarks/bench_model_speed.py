@@ -138,17 +138,22 @@ def settings(extract_batch: int, train_batch: int) -> tuple[dict, dict]:
     return steps, compile_seconds
 
 
+def in_turns(names, rounds: int):
+    """Every name once per round, `rounds` times, every other round in reverse order: settings timed
+    this way see the same spells of a shared machine, and none always follows the same other."""
+    for index in range(rounds):
+        yield from (list(names) if index % 2 == 0 else list(reversed(names)))
+
+
 def measure(rounds: int, extract_batch: int, train_batch: int) -> dict:
     """One call of every setting per round, `rounds` times, so a slow spell of the machine hits all
     settings alike (every other round in reverse order, so no setting always follows the same one);
     a ratio is the median over rounds of that round's ratio, with its quartiles."""
     steps, compile_seconds = settings(extract_batch, train_batch)
     rates: dict[str, list[float]] = {name: [] for name in steps}
-    for index in range(rounds):
-        order = list(steps) if index % 2 == 0 else list(reversed(steps))
-        for name in order:
-            step, images = steps[name]
-            rates[name].append(images_per_second(step, images))
+    for name in in_turns(list(steps), rounds):
+        step, images = steps[name]
+        rates[name].append(images_per_second(step, images))
     ratios, quartiles = {}, {}
     for name, (top, bottom, minus_one) in RATIOS.items():
         per_round = [a / b - minus_one for a, b in zip(rates[top], rates[bottom])]

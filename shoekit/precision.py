@@ -47,8 +47,8 @@ def compiled(function, enabled: bool, inference: bool = False):
 
     `inference`: compile with inductor's freezing (weights become constants, batch norms fold into
     the convolutions, weights are pre-packed for oneDNN) and its C++ wrapper (the compiled graph
-    calls its kernels from C++, not Python; a model with attention makes about 60 more kernel
-    calls per batch than plain ResNet50); only for calls under no_grad/inference_mode
+    calls its kernels from C++, not Python; dual_pool makes 63 more kernel calls per batch than
+    plain ResNet50, benchmarks/bench_attention_cost.py); only for calls under no_grad/inference_mode
     with weights that no longer change. The first call compiles (20-30 s for ResNet50 inference on
     2 cores, about 90 s for training) and needs a C++ compiler on CPUs; it pays off on long
     extractions and trainings, not on a few images.
