@@ -97,8 +97,8 @@ def profile_split(steps: dict, rounds: int, batch_size: int) -> tuple[dict, dict
         for event in prof.key_averages(group_by_input_shape=True):
             part = category(event.key, event.input_shapes, batch_size)
             split[name][part] += event.self_cpu_time_total / 1000 / rounds
-            calls[name][part] += event.count / rounds
-    return split, calls
+            calls[name][part] += event.count
+    return split, {name: {part: round(count / rounds) for part, count in parts.items()} for name, parts in calls.items()}
 
 
 def wall_ms(steps: dict, rounds: int) -> dict[str, list[float]]:

@@ -139,7 +139,7 @@ def test_every_page_in_chromium(served_app, tmp_path):
             for path, (title, content) in PAGES.items():
                 page.goto(f"{served_app}/{path}")
                 page.get_by_role("heading", name=title).wait_for(timeout=PAGE_TIMEOUT_MS)
-                page.get_by_text(content).first.wait_for(timeout=PAGE_TIMEOUT_MS)
+                page.get_by_text(content).filter(visible=True).first.wait_for(timeout=PAGE_TIMEOUT_MS)
                 settle(page)
                 if path == "compare":
                     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=PAGE_TIMEOUT_MS)
