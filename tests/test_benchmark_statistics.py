@@ -1,0 +1,42 @@
+"""The speed benchmark's statistics on hand-made times (the benchmark itself is run by hand)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench_model_speed():
+    spec = importlib.util.spec_from_file_location("bench_model_speed", BENCHMARKS / "bench_model_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_overhead_by_speed_splits_rounds_at_plains_median(bench_model_speed):
+    plain = [100.0, 50.0, 100.0, 50.0]
+    gated = [120.0, 70.0, 120.0, 70.0]  # the gate adds 20 ms whatever plain's speed
+    result = bench_model_speed.overhead_by_speed(plain, gated)
+    assert result["rounds"] == 4
+    assert result["overhead"] == pytest.approx(0.3)  # median of 0.2, 0.2, 0.4, 0.4
+    assert result["added_ms"] == pytest.approx(20.0)
+    assert result["fast"]["rounds"] == 2 and result["fast"]["plain_ms"] == pytest.approx(50.0)
+    assert result["fast"]["overhead"] == pytest.approx(0.4)
+    assert result["slow"]["rounds"] == 2 and result["slow"]["plain_ms"] == pytest.approx(100.0)
+    assert result["slow"]["overhead"] == pytest.approx(0.2)
+    assert result["slow"]["overhead_quartiles"] == pytest.approx([0.2, 0.2])
+
+
+def test_overhead_by_speed_with_equal_plain_times_has_no_fast_half(bench_model_speed):
+    result = bench_model_speed.overhead_by_speed([80.0, 80.0, 80.0], [88.0, 96.0, 84.0])
+    assert result["fast"] is None
+    assert result["slow"]["rounds"] == 3
+    assert result["overhead"] == pytest.approx(0.1)
+    assert result["added_ms"] == pytest.approx(8.0)
+
+
+def test_in_turns_reverses_every_other_round(bench_model_speed):
+    assert list(bench_model_speed.in_turns(["a", "b", "c"], 3)) == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]
