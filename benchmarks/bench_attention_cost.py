@@ -37,7 +37,7 @@ from shoekit.models import build_model
 from shoekit.models.resnet import AttentionBottleneck
 from shoekit.precision import autocast
 
-from bench_model_speed import in_turns  # the sibling script (this one runs from benchmarks/)
+from bench_model_speed import in_turns, wall_ms_in_turns  # the sibling script (this one runs from benchmarks/)
 
 SIZE = 120
 FLUSH_BYTES = 1 << 30  # larger than any CPU's last-level cache
@@ -101,16 +101,6 @@ def profile_split(steps: dict, rounds: int, batch_size: int) -> tuple[dict, dict
     return split, {name: {part: round(count / rounds) for part, count in parts.items()} for name, parts in calls.items()}
 
 
-def wall_ms(steps: dict, rounds: int) -> dict[str, list[float]]:
-    """Per-call milliseconds of every step, the steps taking turns `rounds` times."""
-    times = {name: [] for name in steps}
-    for name in in_turns(list(steps), rounds):
-        start = time.perf_counter()
-        steps[name]()
-        times[name].append(1000 * (time.perf_counter() - start))
-    return times
-
-
 def pass_ms(shape: torch.Size, cold: bool, repeats: int = 10) -> float:
     """Fastest of `repeats` copies of a bf16 tensor of half `shape`'s elements, read + written:
     the time of one pass (read or write) over a tensor of `shape`, in ms. `cold`: before each
@@ -142,7 +132,7 @@ def measure(rounds: int, batch_size: int) -> dict:
     batch = torch.rand(batch_size, 3, SIZE, SIZE).contiguous(memory_format=torch.channels_last)
     steps = {attention: fast_extractor(attention, batch) for attention in ("none", "dual_pool")}
     split, calls = profile_split(steps, rounds, batch_size)
-    times = wall_ms(steps, rounds)
+    times = wall_ms_in_turns(steps, rounds)
     shapes = bottleneck_output_shapes("dual_pool", batch)
     floor = {"cached": memory_floor_ms(shapes, cold=False), "from_memory": memory_floor_ms(shapes, cold=True)}
     plain_profiled = sum(split["none"].values())

@@ -27,6 +27,7 @@ With --run RUN it also evaluates that run in bf16 and fp32 and prints the Rank-1
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -44,13 +45,6 @@ from shoekit.models import build_model
 from shoekit.precision import autocast, bf16_supported, compiled
 
 SIZE = 120
-
-
-def images_per_second(step, batch: torch.Tensor) -> float:
-    """One timed call of `step(batch)`; images per second."""
-    start = time.perf_counter()
-    step(batch)
-    return len(batch) / (time.perf_counter() - start)
 
 
 def warm_up(step, batch: torch.Tensor) -> float:
@@ -150,16 +144,25 @@ def in_turns(names, rounds: int):
         yield from (list(names) if index % 2 == 0 else list(reversed(names)))
 
 
+def wall_ms_in_turns(calls: dict, rounds: int) -> dict[str, list[float]]:
+    """{name: milliseconds of each call} of the argument-free `calls` {name: function}, taking
+    turns (`in_turns`) `rounds` times."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for name in in_turns(list(calls), rounds):
+        start = time.perf_counter()
+        calls[name]()
+        times[name].append(1000 * (time.perf_counter() - start))
+    return times
+
+
 def measure(rounds: int, extract_batch: int, train_batch: int, overhead_rounds: int) -> dict:
     """One call of every setting per round, `rounds` times, so a slow spell of the machine hits all
     settings alike (every other round in reverse order, so no setting always follows the same one);
     a ratio is the median over rounds of that round's ratio, with its quartiles. Then
     `overhead_pairing` over `overhead_rounds`."""
     steps, compile_seconds = settings(extract_batch, train_batch)
-    rates: dict[str, list[float]] = {name: [] for name in steps}
-    for name in in_turns(list(steps), rounds):
-        step, images = steps[name]
-        rates[name].append(images_per_second(step, images))
+    times = wall_ms_in_turns({name: functools.partial(step, images) for name, (step, images) in steps.items()}, rounds)
+    rates = {name: [1000 * len(steps[name][1]) / ms for ms in values] for name, values in times.items()}
     ratios, spreads = {}, {}
     for name, (top, bottom, minus_one) in RATIOS.items():
         per_round = [a / b - minus_one for a, b in zip(rates[top], rates[bottom])]
@@ -200,10 +203,7 @@ def overhead_by_speed(plain_ms: list[float], gated_ms: list[float]) -> dict:
 def overhead_pairing(steps: dict, rounds: int) -> dict:
     """`overhead_by_speed` of `rounds` paired calls of the two compiled extraction settings only."""
     names = ["extract_none_fast", "extract_dual_pool_fast"]
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for name in in_turns(names, rounds):
-        step, images = steps[name]
-        times[name].append(1000 * len(images) / images_per_second(step, images))
+    times = wall_ms_in_turns({name: functools.partial(*steps[name]) for name in names}, rounds)
     return overhead_by_speed(*(times[name] for name in names))
 
 

@@ -40,3 +40,12 @@ def test_overhead_by_speed_with_equal_plain_times_has_no_fast_half(bench_model_s
 
 def test_in_turns_reverses_every_other_round(bench_model_speed):
     assert list(bench_model_speed.in_turns(["a", "b", "c"], 3)) == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]
+
+
+def test_wall_ms_in_turns_times_every_call_in_its_turn(bench_model_speed):
+    called = []
+    calls = {name: (lambda name=name: called.append(name)) for name in ("a", "b")}
+    times = bench_model_speed.wall_ms_in_turns(calls, 3)
+    assert called == ["a", "b", "b", "a", "a", "b"]
+    assert {name: len(values) for name, values in times.items()} == {"a": 3, "b": 3}
+    assert all(ms >= 0 for values in times.values() for ms in values)
