@@ -19,3 +19,8 @@ class CheckpointError(ShoekitError):
 
 class SettingsError(ShoekitError, ValueError):
     """Options that cannot be used together or are out of range (e.g. --rerank with a faiss index)."""
+
+
+class DataError(ShoekitError):
+    """A dataset's training sources (its cut-out record or cut-out folder) or a data option
+    (such as --val-identities) cannot be used as asked."""

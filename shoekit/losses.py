@@ -13,6 +13,26 @@ import torch.nn.functional as F
 from torch import nn
 
 SMOOTHING_FORMS = ("paper", "pytorch")
+MARGINS = ("none", "cosface", "arcface")
+
+
+def with_margin(logits: torch.Tensor, labels: torch.Tensor, scale: float, margin: float,
+                kind: str) -> torch.Tensor:
+    """Cosine-classifier logits `(B, N)` (= scale × cos θ) with an additive margin on each
+    row's target class: "cosface" s·(cos θ − m) (Wang et al. 2018), "arcface" s·cos(θ + m)
+    (Deng et al. 2019), "none" unchanged. Float32 out."""
+    if kind not in MARGINS:
+        raise ValueError(f"unknown margin {kind!r}; choose one of {', '.join(MARGINS)}")
+    logits = logits.float()
+    if kind == "none" or margin == 0:
+        return logits
+    rows = torch.arange(len(labels), device=labels.device)
+    cosine = logits[rows, labels] / scale
+    if kind == "cosface":
+        target = cosine - margin
+    else:
+        target = torch.cos(torch.acos(cosine.clamp(-1 + 1e-6, 1 - 1e-6)) + margin)
+    return logits.index_put((rows, labels), scale * target)
 
 
 class LabelSmoothingCrossEntropy(nn.Module):
@@ -97,12 +117,15 @@ class CenterLoss(nn.Module):
 class ReidLoss(nn.Module):
     """The training objective: label-smoothed cross-entropy on the logits, plus optionally
     `triplet_weight` × batch-hard triplet and `center_weight` × centre loss on the pooled
-    feature (before any BNNeck). Called as `loss(features, logits, labels)` -> (total, parts)
+    feature (before any BNNeck); with a cosine classifier, a CosFace/ArcFace `margin` of
+    `margin_value` on the target logits (`scale`: the classifier's). Called as `loss(features, logits, labels)` -> (total, parts)
     where `parts` holds each term's value (floats) for the log."""
 
     def __init__(self, num_classes: int, feature_dim: int, epsilon: float = 0.0, form: str = "paper",
-                 triplet_weight: float = 0.0, triplet_margin: float = 0.3, center_weight: float = 0.0):
+                 triplet_weight: float = 0.0, triplet_margin: float = 0.3, center_weight: float = 0.0,
+                 margin: str = "none", margin_value: float = 0.0, scale: float = 1.0):
         super().__init__()
+        self.margin, self.margin_value, self.scale = margin, margin_value, scale
         self.cross_entropy = LabelSmoothingCrossEntropy(epsilon, form)
         self.triplet_weight, self.center_weight = triplet_weight, center_weight
         self.triplet = BatchHardTripletLoss(triplet_margin) if triplet_weight > 0 else None
@@ -113,7 +136,8 @@ class ReidLoss(nn.Module):
         return self.triplet is not None or self.center is not None
 
     def forward(self, features: torch.Tensor | None, logits: torch.Tensor, labels: torch.Tensor):
-        total = self.cross_entropy(logits, labels)
+        total = self.cross_entropy(with_margin(logits, labels, self.scale, self.margin_value, self.margin),
+                                   labels)
         parts = {"ce": total.item()}
         if self.triplet is not None:
             triplet = self.triplet(features, labels)

@@ -3,6 +3,7 @@
     RUN/config.json       the resolved TrainConfig
     RUN/train_log.csv     one row per epoch: loss, accuracy, images/s, lr, seconds
     RUN/checkpoint.pt     model + optimizer + scheduler + epoch, written atomically each epoch
+    RUN/snapshots/        minute_MMM.pt: weights after MMM training minutes (--snapshot-minutes)
     RUN/metrics.json      {"train": {...}, "eval": {name: {...}}}, written atomically
     RUN/eval/NAME/        metrics.json, cmc.csv, rankings.npz, features.npz (see evaluate.py);
                           NAME is a head (max), or a head with post-processing (max+qe5+rr)
@@ -28,6 +29,7 @@ CHECKPOINT_FILE = "checkpoint.pt"
 LOG_FILE = "train_log.csv"
 METRICS_FILE = "metrics.json"
 EVAL_DIR = "eval"
+SNAPSHOT_DIR = "snapshots"
 
 
 def atomic_write(path: Path, write) -> None:
@@ -122,7 +124,7 @@ def load_run(run_dir: str | Path) -> TrainedRun:
     checkpoint = load_checkpoint(run_dir / CHECKPOINT_FILE)
     class_names = list(checkpoint["class_names"])
     model = build_model(config.attention, num_classes=len(class_names), last_stride=config.last_stride,
-                        neck=config.neck)
+                        neck=config.neck, classifier=config.classifier, cos_scale=config.cos_scale)
     load_weights(model, checkpoint["model"], run_dir / CHECKPOINT_FILE)
     model.eval()
     return TrainedRun(run_dir, config, model, class_names, checkpoint["manifest_hash"], checkpoint["epoch"])

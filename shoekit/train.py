@@ -1,10 +1,18 @@
 """Training: a shoe-type classifier on split `train` of a dataset folder, into a run folder.
 
 Reproducible and resumable: the model is initialised from `config.seed`, each epoch's shuffle
-and augmentation are seeded from (seed, epoch), and a checkpoint holding model, optimizer,
-scheduler and history is written atomically after every epoch. `train(..., resume=True)` after
-a kill continues from the last checkpoint and ends with the weights of an uninterrupted run.
-The last epoch's checkpoint drops the optimizer and scheduler state (a third of the size with Adam).
+and augmentation (or fresh renders, `shoekit.data.online`) are seeded from (seed, epoch), and a
+checkpoint holding model, optimizer, scheduler and history is written atomically after every
+epoch. `train(..., resume=True)` after a kill continues from the last checkpoint and ends with
+the weights of an uninterrupted run. The last epoch's checkpoint drops the optimizer and
+scheduler state (a third of the size with Adam).
+
+With `config.val_identities`, held-out training identities are scored every epoch (val_rank1,
+val_mAP in the log). With `config.budget_minutes`, training stops when that much training time
+is spent and the schedules (learning rate, image size) follow the spent share of the budget,
+so such a run depends on the machine's speed and is not bit-reproducible. With
+`config.snapshot_minutes`, the weights are kept in RUN/snapshots/ each time that much more
+training time has passed (for time-to-accuracy curves).
 """
 
 from __future__ import annotations
@@ -20,14 +28,16 @@ import torch
 from tqdm.auto import tqdm
 
 from shoekit.config import TrainConfig
-from shoekit.data import PKBatchSampler, ShoeCrops, manifest_hash, train_transform, validate_dataset
-from shoekit.distributed import DistContext, init_distributed, is_main_process
+from shoekit.data import PKBatchSampler, manifest_hash, validate_dataset
+from shoekit.data.training_sets import set_epoch, train_sizes, training_data
+from shoekit.distributed import DistContext, init_distributed
 from shoekit.errors import CheckpointError, ShoekitError
 from shoekit.losses import ReidLoss
 from shoekit.models import build_model
 from shoekit.precision import autocast, bf16_supported, compiled, to_device
-from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, FORMAT_VERSION, LOG_FILE, load_checkpoint,
-                          load_weights, save_checkpoint, update_metrics, write_text)
+from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, FORMAT_VERSION, LOG_FILE, SNAPSHOT_DIR,
+                          load_checkpoint, load_weights, save_checkpoint, update_metrics, write_text)
+from shoekit.validation import score_validation
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +49,18 @@ def fused_optimizers_supported() -> bool:
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam or SGD over the trainable parameters; fused kernels where torch has them (one pass
+    """Adam, AdamW (decoupled weight decay) or SGD over the trainable parameters; fused kernels where torch has them (one pass
     over all parameters instead of a loop of small ops: about a tenth of a CPU training step)."""
     parameters = [p for p in model.parameters() if p.requires_grad]
     fused = {"fused": True} if fused_optimizers_supported() else {}
     if config.optimizer == "adam":
         return torch.optim.Adam(parameters, lr=config.lr, weight_decay=config.weight_decay, **fused)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay, **fused)
     if config.optimizer == "sgd":
         return torch.optim.SGD(parameters, lr=config.lr, momentum=config.momentum,
                                nesterov=config.nesterov, weight_decay=config.weight_decay, **fused)
-    raise ValueError(f"unknown optimizer {config.optimizer!r}; choose 'adam' or 'sgd'")
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; choose 'adam', 'adamw' or 'sgd'")
 
 
 class Optimizers:
@@ -74,7 +86,7 @@ class Optimizers:
             self.centers.step()
 
 
-def epoch_loader(context: DistContext, dataset: ShoeCrops, config: TrainConfig, batch_size: int, seed: int,
+def epoch_loader(context: DistContext, dataset: torch.utils.data.Dataset, config: TrainConfig, batch_size: int, seed: int,
                  num_workers: int) -> torch.utils.data.DataLoader:
     """One epoch's batches: shuffled (`config.sampler == "random"`) or P×K identity-balanced ("pk")."""
     if config.sampler == "random":
@@ -88,8 +100,28 @@ def epoch_loader(context: DistContext, dataset: ShoeCrops, config: TrainConfig, 
     return torch.utils.data.DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers)
 
 
-def lr_factor(config: TrainConfig, steps_per_epoch: int):
-    """step -> multiplier of `config.lr`: linear warm-up from 1%, then cosine to 0 or steps."""
+class BudgetClock:
+    """Training minutes spent, across resumes: `spent()` seconds so far, `share()` of
+    `config.budget_minutes` spent (0 without a budget), `exhausted()`."""
+
+    def __init__(self, budget_minutes: float, already_spent: float = 0.0):
+        self.budget = 60.0 * budget_minutes
+        self.base = already_spent
+        self.started = time.perf_counter()
+
+    def spent(self) -> float:
+        return self.base + time.perf_counter() - self.started
+
+    def share(self) -> float:
+        return min(self.spent() / self.budget, 1.0) if self.budget > 0 else 0.0
+
+    def exhausted(self) -> bool:
+        return self.budget > 0 and self.spent() >= self.budget
+
+
+def lr_factor(config: TrainConfig, steps_per_epoch: int, clock: BudgetClock | None = None):
+    """step -> multiplier of `config.lr`: linear warm-up from 1%, then cosine to 0 or steps.
+    With a budget `clock`, the cosine follows the larger of the steps' and the budget's share."""
     total = max(config.epochs * steps_per_epoch, 1)
     warmup = min(config.warmup_steps, total - 1)
 
@@ -97,7 +129,10 @@ def lr_factor(config: TrainConfig, steps_per_epoch: int):
         if step < warmup:
             return 0.01 + 0.99 * step / warmup
         if config.schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
+            progress = (step - warmup) / max(total - warmup, 1)
+            if clock is not None:
+                progress = max(progress, clock.share())
+            return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
         if config.schedule == "step":
             epoch = step // steps_per_epoch
             return config.gamma ** sum(epoch >= m for m in config.milestones)
@@ -120,9 +155,9 @@ def write_history(run_dir: Path, history: list[dict]) -> None:
 
 
 def run_epoch(model, loader, criterion, optimizers: Optimizers, scheduler, device, use_bf16, progress,
-              context: DistContext = DistContext()) -> dict:
-    """One pass over `loader`; returns mean loss (and each term of it), accuracy (fraction) and
-    images/s (over all processes)."""
+              context: DistContext = DistContext(), clock: BudgetClock | None = None) -> dict:
+    """One pass over `loader` (cut short when the budget `clock` runs out); returns mean loss
+    (and each term of it), accuracy (fraction) and images/s (over all processes)."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     part_sums: dict[str, float] = {}
@@ -143,12 +178,38 @@ def run_epoch(model, loader, criterion, optimizers: Optimizers, scheduler, devic
         seen += len(labels)
         rate = seen / (time.perf_counter() - start)
         bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
+        if clock is not None and clock.exhausted():
+            break
     seconds = time.perf_counter() - start
     names = sorted(part_sums) if len(part_sums) > 1 else []
     total_loss, correct, seen, *part_values = context.sum([total_loss, correct, seen, *(part_sums[n] for n in names)])
     return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1),
             **{f"loss_{name}": value / max(seen, 1) for name, value in zip(names, part_values)},
             "images_per_s": seen / max(seconds, 1e-9), "seconds": seconds}
+
+
+def budget_size(config: TrainConfig, clock: BudgetClock) -> int:
+    """The image size of the next epoch of a budgeted run: the chunk of `config.train_sizes`
+    (or `config.image_size`) that the budget's spent share falls in."""
+    sizes = config.train_sizes or [config.image_size]
+    return sizes[min(int(clock.share() * len(sizes)), len(sizes) - 1)]
+
+
+def keep_snapshot(run_dir: Path, config: TrainConfig, history: list[dict], model: torch.nn.Module,
+                  finished: bool) -> None:
+    """Save RUN/snapshots/minute_MMM.pt (weights, epoch, training minutes) when this epoch
+    crossed a multiple of `config.snapshot_minutes` of training time (MMM: that multiple), and
+    after the last epoch (MMM: its minutes, rounded up)."""
+    if config.snapshot_minutes <= 0:
+        return
+    before = history[-2]["train_minutes"] if len(history) > 1 else 0.0
+    mark = int(history[-1]["train_minutes"] // config.snapshot_minutes)
+    crossed = mark > int(before // config.snapshot_minutes)
+    if crossed or finished:
+        minute = round(mark * config.snapshot_minutes) if crossed else math.ceil(history[-1]["train_minutes"])
+        save_checkpoint(run_dir / SNAPSHOT_DIR / f"minute_{minute:03d}.pt", {
+            "format_version": FORMAT_VERSION, "epoch": history[-1]["epoch"], "model": model.state_dict(),
+            "train_minutes": history[-1]["train_minutes"]})
 
 
 def resume_state(optimizers: Optimizers, scheduler) -> dict:
@@ -158,10 +219,9 @@ def resume_state(optimizers: Optimizers, scheduler) -> dict:
             "center_optimizer": optimizers.centers and optimizers.centers.state_dict()}
 
 
-def prepare_run(config: TrainConfig, run_dir: Path, resume: bool,
-                write: bool = True) -> tuple[TrainConfig, dict | None]:
-    """The config to use and the checkpoint to resume from (None for a fresh run); `write`: save
-    the config of a fresh run (only rank 0 of several processes writes)."""
+def prepare_run(config: TrainConfig, run_dir: Path, resume: bool) -> tuple[TrainConfig, dict | None]:
+    """The config to use and the checkpoint to resume from (None for a fresh run); writes nothing
+    (`start_run` does, once the data and the model are known to be usable)."""
     checkpoint_path = run_dir / CHECKPOINT_FILE
     if resume:
         config = TrainConfig.load(run_dir / CONFIG_FILE)
@@ -169,20 +229,24 @@ def prepare_run(config: TrainConfig, run_dir: Path, resume: bool,
     if checkpoint_path.exists():
         raise CheckpointError(f"{run_dir} already holds a run; continue it with --resume or choose "
                               "another --out folder")
-    if write:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text(run_dir / CONFIG_FILE, config.to_json() + "\n")
     return config, None
 
 
+def start_run(config: TrainConfig, run_dir: Path) -> None:
+    """Create a fresh run's folder and save its config.json."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text(run_dir / CONFIG_FILE, config.to_json() + "\n")
+
+
 def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> dict:
-    """Train (or continue) the run in `run_dir`; returns the final train metrics.
+    """Train (or continue) the run in `run_dir`; returns the final train metrics. Bad data or
+    options raise ShoekitError before anything is written.
 
     Under torchrun (WORLD_SIZE > 1) each process trains on its share of every batch with
     DistributedDataParallel (`config.batch_size` stays the global batch); rank 0 writes the files.
     """
     run_dir = Path(run_dir)
-    config, checkpoint = prepare_run(config, run_dir, resume, write=is_main_process())
+    config, checkpoint = prepare_run(config, run_dir, resume)
     context = init_distributed(config.device)
     progress = progress and context.is_main
     for warning in validate_dataset(config.data, check_images=False):
@@ -191,63 +255,92 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     if checkpoint is not None and checkpoint["manifest_hash"] != data_hash:
         raise CheckpointError(f"{config.data}/manifest.csv changed since {run_dir} started "
                               "(hash differs); restore it or start a new run")
-    dataset = ShoeCrops(config.data, ["train"], transform=train_transform(config.image_size, config.random_erasing),
-                        align=config.align, cache=config.cache_images)
-    class_names = sorted(dataset.label_map, key=dataset.label_map.get)
+    data = training_data(config)
+    dataset, class_names = data.dataset, data.class_names
 
     device = context.device
     use_bf16 = config.bf16 and bf16_supported(device)
     torch.manual_seed(config.seed)
     model = build_model(config.attention, num_classes=len(class_names), last_stride=config.last_stride,
-                        pretrained=None if checkpoint else config.pretrained, neck=config.neck)
+                        pretrained=None if checkpoint else config.pretrained, neck=config.neck,
+                        classifier=config.classifier, cos_scale=config.cos_scale)
+    if config.zero_init_residual and config.pretrained is None:
+        model.zero_init_residual()
     model.to(device, memory_format=torch.channels_last if use_bf16 else torch.contiguous_format)
     criterion = ReidLoss(len(class_names), model.fc.in_features, config.label_smoothing, config.smoothing_form,
-                         config.triplet_weight, config.triplet_margin, config.center_weight).to(device)
+                         config.triplet_weight, config.triplet_margin, config.center_weight,
+                         config.margin if config.classifier == "cosine" else "none", config.margin_value,
+                         config.cos_scale).to(device)
     optimizers = Optimizers(model, criterion, config)
     batch_size = min(config.batch_size, len(dataset))
     steps_per_epoch = len(epoch_loader(context, dataset, config, batch_size, config.seed, num_workers=0))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizers.model, lr_factor(config, steps_per_epoch))
+    history = list(checkpoint["history"]) if checkpoint is not None else []
+    clock = BudgetClock(config.budget_minutes, sum(h["seconds"] + h.get("val_seconds", 0.0) for h in history))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizers.model, lr_factor(
+        config, steps_per_epoch, clock if config.budget_minutes > 0 else None))
 
-    history, start_epoch = [], 0
+    start_epoch = 0
+    finished = False
     if checkpoint is not None:
         load_weights(model, checkpoint["model"], run_dir / CHECKPOINT_FILE)
         criterion.load_state_dict(checkpoint.get("criterion", {}))
-        if int(checkpoint["epoch"]) < config.epochs:  # a finished run's checkpoint keeps no optimizer state
+        finished = bool(checkpoint.get("finished", int(checkpoint["epoch"]) >= config.epochs))
+        if not finished:  # a finished run's checkpoint keeps no optimizer state
             optimizers.model.load_state_dict(checkpoint["optimizer"])
             if optimizers.centers is not None:
                 optimizers.centers.load_state_dict(checkpoint["center_optimizer"])
             scheduler.load_state_dict(checkpoint["scheduler"])
-        history, start_epoch = list(checkpoint["history"]), int(checkpoint["epoch"])
+        start_epoch = int(checkpoint["epoch"])
         log.info("resuming %s after epoch %d of %d", run_dir, start_epoch, config.epochs)
-    log.info("training %s (%d classes, %d images) on %s%s, %s", config.attention, len(class_names),
-             len(dataset), device, f" x {context.world_size} processes" if context.active else "",
+    log.info("training %s (%d classes, %d %s images%s) on %s%s, %s", config.attention, len(class_names),
+             len(dataset), "freshly rendered" if data.render == "online" else "fixed",
+             f", {len(data.validation.query)} validation queries" if data.validation else "",
+             device, f" x {context.world_size} processes" if context.active else "",
              "bf16 autocast + channels_last" if use_bf16 else "fp32")
     trainee = compiled(context.wrap(model), config.compile)
+    if not resume and context.is_main:
+        start_run(config, run_dir)
 
+    sizes = train_sizes(config)
     epochs = tqdm(range(start_epoch, config.epochs), desc="epochs", initial=start_epoch,
-                  total=config.epochs, disable=not progress, unit="epoch")
+                  total=config.epochs, disable=not progress or finished, unit="epoch")
     for epoch in epochs:
+        if finished:
+            break
+        size = budget_size(config, clock) if config.budget_minutes > 0 else sizes[epoch]
+        set_epoch(dataset, config, epoch, size)
         torch.manual_seed(epoch_seed(config.seed, epoch))
         loader = epoch_loader(context, dataset, config, batch_size, epoch_seed(config.seed, epoch), config.num_workers)
-        stats = run_epoch(trainee, loader, criterion, optimizers, scheduler, device, use_bf16, progress, context)
-        history.append({"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], **stats})
-        epochs.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['accuracy']:.3f}")
+        stats = run_epoch(trainee, loader, criterion, optimizers, scheduler, device, use_bf16, progress, context,
+                          clock if config.budget_minutes > 0 else None)
+        record = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], "image_size": size, **stats}
+        if data.validation is not None:
+            started = time.perf_counter()
+            record.update(score_validation(model, data.validation, config.val_head, device, use_bf16))
+            record["val_seconds"] = time.perf_counter() - started
+        record["train_minutes"] = clock.spent() / 60.0
+        history.append(record)
+        epochs.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['accuracy']:.3f}",
+                           **({"val_mAP": f"{record['val_mAP']:.3f}"} if "val_mAP" in record else {}))
+        finished = epoch + 1 == config.epochs or clock.exhausted()
         if not context.is_main:
             continue
-        finished = epoch + 1 == config.epochs
         save_checkpoint(run_dir / CHECKPOINT_FILE, {
             "format_version": FORMAT_VERSION, "epoch": epoch + 1, "model": model.state_dict(),
             "criterion": criterion.state_dict(), "history": history, "class_names": class_names,
-            "manifest_hash": data_hash, "precision": "bf16" if use_bf16 else "fp32",
+            "manifest_hash": data_hash, "precision": "bf16" if use_bf16 else "fp32", "finished": finished,
             **({} if finished else resume_state(optimizers, scheduler)),
         })
         write_history(run_dir, history)
+        keep_snapshot(run_dir, config, history, model, finished)
 
     summary = {
-        "epochs": config.epochs, "final_loss": history[-1]["loss"] if history else float("nan"),
+        "epochs": len(history), "render": data.render, "final_loss": history[-1]["loss"] if history else float("nan"),
         "final_accuracy": history[-1]["accuracy"] if history else float("nan"),
         "images_per_s": sum(h["images_per_s"] for h in history) / max(len(history), 1),
         "train_seconds": sum(h["seconds"] for h in history), "num_classes": len(class_names),
+        **({"final_val_rank1": history[-1]["val_rank1"], "final_val_mAP": history[-1]["val_mAP"]}
+           if history and "val_mAP" in history[-1] else {}),
         "num_images": len(dataset), "precision": "bf16" if use_bf16 else "fp32",
         "device": str(device), "label_smoothing": {"epsilon": config.label_smoothing,
                                                    "form": config.smoothing_form},

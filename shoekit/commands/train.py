@@ -38,6 +38,24 @@ HELP = {
     "cache_images": "decode every training image once before the first epoch and keep it in memory "
                     "(43 KB per 120 px crop): epochs then decode nothing, which a fast GPU needs",
     "align": "rotate crops level by their toe/heel keypoints when the manifest has them",
+    "render": "'online': render every training sample afresh through the CCTV simulation from the "
+              "cut-outs recorded by make-dataset (DATA/cutouts.json); 'fixed': train on the dataset's "
+              "crops; 'auto': online wherever the dataset records its cut-outs",
+    "val_identities": "hold this many training identities out of training and score them every epoch "
+                      "as a query/gallery benchmark (val_rank1, val_mAP in train_log.csv); 0: off",
+    "val_head": "the feature head the validation benchmark scores",
+    "zero_init_residual": "zero the last batch norm of every residual branch at initialisation "
+                          "(Goyal et al. 2017; from-scratch runs only)",
+    "train_sizes": "training image sizes in px, spread over the epochs (or the budget) in equal chunks, "
+                   "small first, e.g. 64 96; evaluation always uses --image-size; none given: --image-size throughout",
+    "classifier": "'linear' FC layer or 'cosine': normalised features and weights times --cos-scale",
+    "cos_scale": "scale s of the cosine classifier (its logits lie in [-s, s])",
+    "margin": "margin on the target logit of the cosine classifier: 'cosface' s(cos t - m) or "
+              "'arcface' s cos(t + m)",
+    "margin_value": "the margin m",
+    "snapshot_minutes": "keep the weights in RUN/snapshots/ every this many training minutes (0: off)",
+    "budget_minutes": "stop after this many training minutes; the learning rate and --train-sizes "
+                      "follow the spent share of the budget (0: off; --epochs is then a maximum)",
     "neck": "'bnneck': batch norm between the pooled feature and the classifier (adds the 'bnneck' head)",
     "sampler": "'random' shuffle or 'pk': P identities x K images per batch (needed by the triplet loss)",
     "instances_per_identity": "K of the pk sampler (P = batch size // K)",
@@ -50,7 +68,9 @@ HELP = {
               "random erasing 0.5, last stride 1: Luo et al.'s set, for pretrained, long training) or "
               "'custom' (the defaults shown); options given explicitly override the preset",
 }
-CHOICES = {"attention": ("none", "se", "cbam", "eca", "dual_pool"), "optimizer": ("adam", "sgd"),
+CHOICES = {"attention": ("none", "se", "cbam", "eca", "dual_pool"), "optimizer": ("adam", "adamw", "sgd"),
+           "render": ("auto", "online", "fixed"), "classifier": ("linear", "cosine"),
+           "margin": ("none", "cosface", "arcface"), "val_head": ("fc", "avg", "max", "maxavg", "gem", "bnneck"),
            "schedule": ("cosine", "step"), "smoothing_form": ("paper", "pytorch"), "last_stride": (1, 2),
            "neck": ("none", "bnneck"), "sampler": ("random", "pk"), "recipe": ("custom", *RECIPES)}
 
@@ -69,7 +89,7 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         if hint is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif typing.get_origin(hint) is list:
-            kwargs.update(nargs="+", type=int, metavar="EPOCH")
+            kwargs.update(nargs="+", type=int, metavar="PX" if field.name == "train_sizes" else "EPOCH")
         else:
             kwargs["type"] = hint if hint in (int, float) else str
         if field.name in CHOICES:

@@ -11,7 +11,9 @@ Protocol (Zhang, Tang et al. 2022, scaled to the identities at hand):
   and leave out the views next to a query view (named views: the query views and the side
   query's mirror image; trajectory views: those within `view_exclusion` positions), so a match
   must hold across viewpoint and floor rather than find the same frame again;
-- each distractor identity gives `distractor_crops` crops over all its views and floors.
+- each distractor identity gives `distractor_crops` crops over all its views and floors;
+- `cutouts.json` records where the training identities' cut-outs are (`shoekit.data.online`),
+  so training can render them afresh.
 
 Identities whose views cannot satisfy the test protocol are reported and skipped entirely;
 cut-outs that fail to load are reported and left out. Every crop has its own seed derived
@@ -44,6 +46,7 @@ from shoekit.data.cutout import Cutout, load_cutout
 from shoekit.data.floors import FLOORS
 from shoekit.data.manifest import (MANIFEST_NAME, SPLITS, path_problem, raise_problems, row_label,
                                    validate_dataset, write_manifest)
+from shoekit.data.online import CutoutRecord, record_path
 from shoekit.data.procedural import VIEWS, ShoeType, make_shoe_types, render_cutout
 from shoekit.errors import ImageError, ManifestError, ShoekitError
 
@@ -450,13 +453,13 @@ def query_gallery_specs(identity: str, plan: QueryPlan, gallery_crops: int, seed
 
 def prepare_out(out: Path, overwrite: bool) -> None:
     """Create `out`; an earlier build there (manifest, stats, images/) needs `overwrite`."""
-    earlier = [out / MANIFEST_NAME, out / STATS_NAME, out / IMAGES_DIR]
+    earlier = [out / MANIFEST_NAME, out / STATS_NAME, out / IMAGES_DIR, record_path(out)]
     if any(path.exists() for path in earlier):
         if not overwrite:
             raise ShoekitError(f"{out}: already holds a dataset; pass --overwrite to replace "
                                "it or choose another --out folder")
         shutil.rmtree(out / IMAGES_DIR, ignore_errors=True)
-        for path in earlier[:2]:
+        for path in (earlier[0], earlier[1], earlier[3]):
             path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -493,9 +496,25 @@ def build_dataset(options: BuildOptions) -> BuildResult:
     warnings += validate_dataset(out, manifest, check_images=False)
     stats = build_stats(options, preset, policy, source, pools, skipped, unreadable, manifest)
     (out / STATS_NAME).write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
+    record_path(out).write_text(training_record(options, grouped, pools["train"]).to_json())
     for warning in warnings:
         log.warning(warning)
     return BuildResult(out, manifest, stats, warnings)
+
+
+def training_record(options: BuildOptions, grouped: dict[str, dict[str, CutoutRef]],
+                    identities: list[str]) -> CutoutRecord:
+    """Where the training identities' cut-outs are, for `shoekit train --render online`."""
+    common = {"size": options.size, "seed": options.seed, "view_exclusion": options.view_exclusion,
+              "query_view_gap": options.query_view_gap}
+    if options.cutouts is None:
+        return CutoutRecord("procedural", {identity: dict.fromkeys(grouped[identity], "")
+                                           for identity in identities},
+                            count=options.procedural, **common)
+    folder = Path(options.cutouts).resolve()
+    views = {identity: {view: Path(ref.path).resolve().relative_to(folder).as_posix()
+                        for view, ref in grouped[identity].items()} for identity in identities}
+    return CutoutRecord("folder", views, folder=str(folder), **common)
 
 
 def load_sources(options: BuildOptions) -> tuple[list[CutoutRef], dict]:

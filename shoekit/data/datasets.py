@@ -90,13 +90,15 @@ class ShoeCrops(torch.utils.data.Dataset):
     index (built from this dataset's identities, sorted, when not given). Items are
     `(image, label, i)`: image a float tensor (3, H, W) in [0, 1] after `transform` (plain
     conversion when None), label an int. With `align` and toe/heel keypoints in the row, the
-    image is first rotated so the toe-heel line is level (toe on the right). With `cache`, every
+    image is first rotated so the toe-heel line is level (toe on the right). `identities`, when
+    given, keeps only the rows of those identities. With `cache`, every
     image is decoded (and aligned) once, here, and kept in memory as (H, W, 3) uint8 (43 KB per
     120 px crop); DataLoader workers forked later share it, so epochs decode nothing.
     """
 
     def __init__(self, root: str | Path, splits: Sequence[str], transform: Callable | None = None,
-                 align: bool = True, label_map: dict[str, int] | None = None, cache: bool = False):
+                 align: bool = True, label_map: dict[str, int] | None = None, cache: bool = False,
+                 identities: Sequence[str] | None = None):
         self.root = Path(root)
         if isinstance(splits, str):
             splits = (splits,)
@@ -105,8 +107,10 @@ class ShoeCrops(torch.utils.data.Dataset):
             raise ManifestError(f"{self.root}: unknown split(s) {', '.join(unknown)} requested; "
                                 f"choose from {', '.join(SPLITS)}")
         manifest = read_manifest(self.root)
-        self.rows = (manifest[manifest["split"].isin(list(splits))]
-                     .rename_axis("row").reset_index())
+        chosen = manifest["split"].isin(list(splits))
+        if identities is not None:
+            chosen &= manifest["identity"].isin(list(identities))
+        self.rows = manifest[chosen].rename_axis("row").reset_index()
         self.identities: list[str] = self.rows["identity"].tolist()
         self.label_map = (label_map if label_map is not None
                           else {identity: label for label, identity in

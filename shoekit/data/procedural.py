@@ -764,3 +764,28 @@ def _end_on_top(canvas: _Canvas, shoe: ShoeType, front: bool, frame: _Frame, len
     if shoe.family == "high_heel" and not front:
         heel = np.array([(-0.035, 0.0), (0.035, 0.0), (0.02, 0.1), (-0.02, 0.1)])
         canvas.paint(canvas.coverage([frame(heel)]), _shade(shoe.heel_counter, 0.8), canvas.alpha)
+
+
+COLOUR_PARTS: tuple[str, ...] = ("upper", "sole", "accent", "lace", "toe_cap", "heel_counter")
+CATEGORICAL_PARTS: tuple[str, ...] = ("family", "logo", "stripes", "sole_pattern")
+DISTINCT_COLOUR_DISTANCE = 40.0  # RGB distance at which two part colours read as different
+
+
+def indistinct_pairs(types: list[ShoeType],
+                     colour_distance: float = DISTINCT_COLOUR_DISTANCE) -> list[tuple[str, str]]:
+    """Pairs of `types` (names) that a viewer could not tell apart: equal in every categorical
+    detail (family, logo, stripe count, sole pattern) and no part colour more than
+    `colour_distance` apart in RGB. An empty list means every type is distinct."""
+    if len(types) < 2:
+        return []
+    codes = np.array([[hash(getattr(shoe, part)) for part in CATEGORICAL_PARTS] for shoe in types])
+    colours = np.array([[getattr(shoe, part) for part in COLOUR_PARTS] for shoe in types], np.float32)
+    pairs = []
+    for i in range(len(types) - 1):
+        same = (codes[i + 1:] == codes[i]).all(axis=1)
+        if not same.any():
+            continue
+        candidates = np.flatnonzero(same) + i + 1
+        far = np.linalg.norm(colours[candidates] - colours[i], axis=2).max(axis=1) > colour_distance
+        pairs += [(types[i].name, types[j].name) for j in candidates[~far]]
+    return pairs

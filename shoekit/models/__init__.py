@@ -17,17 +17,20 @@ __all__ = ["ATTENTIONS", "HEADS", "AttentionResNet50", "FeatureExtractor", "Load
 
 
 def build_model(attention: str = "dual_pool", num_classes: int = 1000, last_stride: int = 2,
-                pretrained: str | None = None, neck: str = "none") -> AttentionResNet50:
+                pretrained: str | None = None, neck: str = "none", classifier: str = "linear",
+                cos_scale: float = 16.0) -> AttentionResNet50:
     """ResNet50 with `attention` ("none", "se", "cbam", "eca", "dual_pool") in every bottleneck.
 
     `neck`: "none" (the paper) or "bnneck" (batch norm between pooled feature and classifier).
+    `classifier`: "linear" or "cosine" (normalised features and weights times `cos_scale`).
     `pretrained`: None (random init), "imagenet" (torchvision's weights API) or a `.pth` path.
     """
     if attention not in ATTENTIONS:
         raise ValueError(f"unknown attention {attention!r}; choose one of {', '.join(ATTENTIONS)}")
     if last_stride not in (1, 2):
         raise ValueError(f"last_stride must be 1 or 2, not {last_stride}")
-    model = AttentionResNet50(attention=attention, num_classes=num_classes, last_stride=last_stride, neck=neck)
+    model = AttentionResNet50(attention=attention, num_classes=num_classes, last_stride=last_stride, neck=neck,
+                              classifier=classifier, cos_scale=cos_scale)
     if pretrained is not None:
         load_pretrained(model, pretrained)
     return model

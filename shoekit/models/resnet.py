@@ -9,6 +9,7 @@ ImageNet weights load into every variant; attention parameters live under
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from shoekit.errors import SettingsError
@@ -19,6 +20,26 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LAYERS = (3, 4, 6, 3)
 NECKS = ("none", "bnneck")
+CLASSIFIERS = ("linear", "cosine")
+
+
+class CosineClassifier(nn.Module):
+    """Features `(B, D)` -> `scale` × cos(feature, class weight): logits `(B, N)` in
+    [-scale, scale] (normalised features and weights, as fast-reid's cosine softmax). A margin,
+    when wanted, is the loss's business (`losses.MarginCrossEntropy`): it needs the labels."""
+
+    def __init__(self, in_features: int, num_classes: int, scale: float = 16.0):
+        super().__init__()
+        if scale <= 0:
+            raise ValueError(f"cosine classifier scale must be > 0, not {scale}")
+        self.in_features = in_features
+        self.scale = scale
+        self.weight = nn.Parameter(torch.empty(num_classes, in_features))
+        nn.init.normal_(self.weight, std=0.01)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        cosine = F.linear(F.normalize(features.float(), dim=1), F.normalize(self.weight.float(), dim=1))
+        return self.scale * cosine
 
 
 class AttentionBottleneck(nn.Module):
@@ -56,13 +77,16 @@ class AttentionResNet50(nn.Module):
     `features(images, head)` gives the retrieval vector of a head (see `heads.py`).
     `neck="bnneck"` (Luo et al., "Bag of Tricks"): the avg-pooled feature passes a BatchNorm1d
     (bias frozen at 0) before a bias-free classifier; metric losses use the feature before it.
+    `classifier="cosine"`: the FC layer is a `CosineClassifier` (logits bounded by `cos_scale`).
     """
 
     def __init__(self, attention: str = "dual_pool", num_classes: int = 1000, last_stride: int = 2,
-                 neck: str = "none"):
+                 neck: str = "none", classifier: str = "linear", cos_scale: float = 16.0):
         super().__init__()
         if neck not in NECKS:
             raise ValueError(f"unknown neck {neck!r}; choose one of {', '.join(NECKS)}")
+        if classifier not in CLASSIFIERS:
+            raise ValueError(f"unknown classifier {classifier!r}; choose one of {', '.join(CLASSIFIERS)}")
         self.attention = attention
         self.num_classes = num_classes
         self.neck = neck
@@ -83,7 +107,8 @@ class AttentionResNet50(nn.Module):
         if neck == "bnneck":
             self.bnneck = nn.BatchNorm1d(channels)
             self.bnneck.bias.requires_grad_(False)
-        self.fc = nn.Linear(channels, num_classes, bias=neck == "none")
+        self.fc = (CosineClassifier(channels, num_classes, cos_scale) if classifier == "cosine"
+                   else nn.Linear(channels, num_classes, bias=neck == "none"))
         self.poolings = nn.ModuleDict({name: pool() for name, pool in POOLINGS.items()})
         self._init_weights()
 
@@ -109,6 +134,13 @@ class AttentionResNet50(nn.Module):
             elif isinstance(module, nn.BatchNorm2d):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
+
+    def zero_init_residual(self) -> None:
+        """Zero the last BN's scale of every residual branch (Goyal et al. 2017): each bottleneck
+        starts as the identity, which speeds up training from scratch."""
+        for module in self.modules():
+            if isinstance(module, AttentionBottleneck):
+                nn.init.zeros_(module.bn3.weight)
 
     def feature_map(self, images: torch.Tensor) -> torch.Tensor:
         x = (images - self.pixel_mean) / self.pixel_std

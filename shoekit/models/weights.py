@@ -1,9 +1,11 @@
 """Loading ImageNet ResNet50 weights into any attention variant.
 
-Two paths: torchvision's weights API (needs the network once, then torch's cache) and a local
-`.pth` file holding a torchvision-style state dict. Backbone tensors are copied by name; the
-attention parameters (absent from ImageNet ResNet50) keep their initialisation and the FC layer
-is skipped when `num_classes` differs. Both are reported, never silently dropped.
+Three paths: torchvision's weights API (needs the network once, then torch's cache), a local
+`.pth` file holding a torchvision-style state dict, and a shoekit run's `checkpoint.pt` (for
+example from `shoekit pretrain`). Backbone tensors are copied by name; the attention parameters
+(absent from ImageNet ResNet50, or of another module in a run of another attention) keep their
+initialisation, and the FC layer is skipped when its shape differs or, for a shoekit run, always
+(its classes are other identities). Everything is reported, never silently dropped.
 """
 
 from __future__ import annotations
@@ -34,29 +36,34 @@ class LoadReport:
 
 
 def load_backbone_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor],
-                             source: str = "state dict") -> LoadReport:
+                             source: str = "state dict", load_attention: bool = True,
+                             load_classifier: bool = True) -> LoadReport:
     """Copy every tensor of `state_dict` whose name and shape match `model`.
 
+    Attention and BNNeck tensors load when present with the same shape and `load_attention`,
+    else keep their init; the FC layer loads when its shape matches and `load_classifier`.
     Raises CheckpointError when a backbone tensor (anything outside `.attention`, `bnneck` and `fc`) is
-    missing or has the wrong shape: then `state_dict` is not a ResNet50.
+    missing or has the wrong shape: then `state_dict` is not a ResNet50; the message names them.
     """
     own = model.state_dict()
     report = LoadReport()
     problems = []
     for name, tensor in own.items():
         incoming = state_dict.get(name)
+        fits = incoming is not None and incoming.shape == tensor.shape
         if ".attention." in name or name.startswith("bnneck."):
-            report.kept_init.append(name)
-        elif incoming is not None and incoming.shape == tensor.shape:
-            report.loaded.append(name)
+            (report.loaded if fits and load_attention else report.kept_init).append(name)
         elif name.startswith("fc."):
-            report.skipped.append(name)
+            (report.loaded if fits and load_classifier else report.skipped).append(name)
+        elif fits:
+            report.loaded.append(name)
         elif not name.endswith("num_batches_tracked"):
             problems.append(f"{name}: {'missing' if incoming is None else tuple(incoming.shape)}")
     if problems:
         raise CheckpointError(
             f"{source} is not a ResNet50 state dict with torchvision's parameter names "
-            f"({len(problems)} backbone tensors missing or of another shape, e.g. {problems[0]}); "
+            f"({len(problems)} backbone tensors missing or of another shape: {'; '.join(problems[:5])}"
+            f"{' ...' if len(problems) > 5 else ''}); "
             "pass a torchvision resnet50 state dict (e.g. saved with torch.save(model.state_dict(), path))"
         )
     model.load_state_dict({name: state_dict[name] for name in report.loaded}, strict=False)
@@ -81,10 +88,32 @@ def read_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     return data
 
 
+def run_attention(path: Path) -> str | None:
+    """The attention module of the shoekit run whose checkpoint is `path` (from the config.json
+    beside it), or None when `path` is not a shoekit run's checkpoint."""
+    import json
+
+    config = Path(path).parent / "config.json"
+    try:
+        return json.loads(config.read_text())["attention"] if config.is_file() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def load_pretrained(model: nn.Module, source: str) -> LoadReport:
-    """Load ImageNet weights: `source` is "imagenet" (torchvision's API) or a `.pth` path."""
+    """Load pretrained weights: `source` is "imagenet" (torchvision's API), a `.pth` path, or a
+    shoekit run's checkpoint.pt (attention loaded when the run used the same module as `model`;
+    classifier never)."""
     if source != "imagenet":
-        return load_backbone_state_dict(model, read_state_dict_file(source), source=str(source))
+        attention = run_attention(Path(source))
+        if attention is None:
+            return load_backbone_state_dict(model, read_state_dict_file(source), source=str(source))
+        same = attention == getattr(model, "attention", None)
+        if not same:
+            log.info("%s: trained with attention %s, this model uses %s: attention keeps its init",
+                     source, attention, getattr(model, "attention", "?"))
+        return load_backbone_state_dict(model, read_state_dict_file(source), source=str(source),
+                                        load_attention=same, load_classifier=False)
     from torchvision.models import ResNet50_Weights
 
     try:

@@ -1,0 +1,169 @@
+"""Time to accuracy: Rank-1 and mAP on the test split against minutes of training, per recipe.
+
+Trains every recipe of RECIPES side by side on one dataset (the `cpu` scanned-shoe benchmark:
+`shoekit make-dataset --cutouts ../shared/data/scanned-shoes --scale cpu --out DATA`), each as
+a 1-thread process (`OMP_NUM_THREADS=1`: on 2 cores, side-by-side 1-thread processes are the
+fairest split) with a wall-clock budget of `--minutes` training minutes and a snapshot of the
+weights every `--every` minutes. When all have finished, every snapshot is scored on the test
+split (queries against gallery + distractors, 120 px, the recipe's retrieval head), so the
+scoring never competes with training. Recipes were chosen on the validation split of training
+identities (`val_mAP` in each run's train_log.csv); the test split only reports.
+
+    python benchmarks/bench_time_to_accuracy.py --data DATA --out bench-runs   # 60 minutes
+    python benchmarks/bench_time_to_accuracy.py --data DATA --out /tmp/q --minutes 2 --every 1
+
+Writes benchmarks/results/time_to_accuracy.{json,csv,png}: per recipe and snapshot the training
+minutes, images seen, test Rank-1 and mAP, and the ratio to the baseline recipe (`paper_today`)
+at the same minute; the command, the machine and its load average before and after. Runs
+already finished in `--out` are scored again, not retrained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from shoekit.data import ShoeCrops, eval_transform, manifest_hash
+from shoekit.evaluate import extract_features
+from shoekit.metrics import distance_matrix, l2_normalize, rank_metrics
+from shoekit.runs import CONFIG_FILE, SNAPSHOT_DIR, load_checkpoint, load_run
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BASELINE = "paper_today"
+# name -> (shoekit train options, retrieval head scored on the test split)
+RECIPES: dict[str, tuple[list[str], str]] = {
+    # (a) the paper recipe as shoekit trained it before fresh renders: fixed crops, 120 px
+    "paper_today": (["--recipe", "paper", "--render", "fixed"], "max"),
+    # (b) the new default recipe with the paper's model: dual_pool, layer4 + max, epsilon 0.14
+    "paper_new": (["--recipe", "paper_fast", "--val-identities", "10"], "max"),
+    # (c) the best recipe found: (b) + BNNeck + cosine softmax with a CosFace margin
+    "best": (["--recipe", "fast", "--val-identities", "10"], "bnneck"),
+}
+
+
+def train_commands(data: Path, out: Path, minutes: float, every: float) -> dict[str, list[str]]:
+    """The `shoekit train` command line of every recipe (epochs are a generous maximum)."""
+    return {name: [sys.executable, "-m", "shoekit", "train", "--data", str(data), "--out", str(out / name),
+                   *options, "--budget-minutes", str(minutes), "--snapshot-minutes", str(every),
+                   "--epochs", "1000", "--no-progress"]
+            for name, (options, _) in RECIPES.items()}
+
+
+def train_side_by_side(commands: dict[str, list[str]], out: Path) -> None:
+    """Run the unfinished runs' commands at once, one thread each; logs in OUT/NAME.log."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    processes = {}
+    out.mkdir(parents=True, exist_ok=True)
+    for name, command in commands.items():
+        if (out / name / "metrics.json").is_file():
+            continue
+        if (out / name / CONFIG_FILE).is_file():
+            command = [sys.executable, "-m", "shoekit", "train", "--resume", str(out / name), "--no-progress"]
+        log = (out / f"{name}.log").open("a")
+        processes[name] = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+    for name, process in processes.items():
+        if process.wait() != 0:
+            raise SystemExit(f"training {name} failed (exit {process.returncode}); see {out / name}.log")
+
+
+def score_snapshots(run_dir: Path, head: str, data: Path) -> list[dict]:
+    """Test-split Rank-1 / mAP (fractions) of every snapshot of a run, with its minutes and images."""
+    run = load_run(run_dir)
+    transform = eval_transform(run.config.image_size)
+    query = ShoeCrops(data, ["query"], transform=transform, align=run.config.align)
+    gallery = ShoeCrops(data, ["gallery", "distractor"], transform=transform, align=run.config.align)
+    history = pd.read_csv(run_dir / "train_log.csv")
+    seen = (history["images_per_s"] * history["seconds"]).cumsum()
+    rows = []
+    for path in sorted((run_dir / SNAPSHOT_DIR).glob("minute_*.pt")):
+        snapshot = load_checkpoint(path)
+        run.model.load_state_dict(snapshot["model"])
+        feats = [extract_features(run.model, split, [head], progress=False)[head] for split in (query, gallery)]
+        result = rank_metrics(distance_matrix(*map(l2_normalize, feats)), np.array(query.identities),
+                              np.array(gallery.identities))
+        epoch = int(snapshot["epoch"])
+        rows.append({"minutes": float(snapshot["train_minutes"]), "epoch": epoch,
+                     "images": int(seen.iloc[epoch - 1]), "rank1": result["rank1"], "mAP": result["mAP"],
+                     **({"val_mAP": float(history["val_mAP"].iloc[epoch - 1])} if "val_mAP" in history else {})})
+    return rows
+
+
+def baseline_at(curve: pd.DataFrame, minutes: float, column: str) -> float:
+    """The baseline's `column` at `minutes`: its last snapshot at or before then (NaN if none)."""
+    earlier = curve[curve["minutes"] <= minutes + 1e-9]
+    return float(earlier[column].iloc[-1]) if len(earlier) else float("nan")
+
+
+def plot(table: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name, curve in table.groupby("recipe", sort=False):
+        for axis, column in zip(axes, ("mAP", "rank1")):
+            axis.plot(curve["minutes"], 100 * curve[column], marker="o", label=name)
+    for axis, column in zip(axes, ("mAP %", "Rank-1 %")):
+        axis.set_xlabel("training minutes (1 thread each, side by side)")
+        axis.set_ylabel(f"test {column}")
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    figure.suptitle("Time to accuracy on the cpu scanned-shoe benchmark")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="the benchmark's dataset folder")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the run folders")
+    parser.add_argument("--minutes", type=float, default=60.0, help="training budget per recipe")
+    parser.add_argument("--every", type=float, default=10.0, help="minutes between scored snapshots")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON/CSV/PNG go")
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()
+    started = time.time()
+    commands = train_commands(args.data, args.out, args.minutes, args.every)
+    train_side_by_side(commands, args.out)
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    rows = []
+    for name, (_, head) in RECIPES.items():
+        for row in score_snapshots(args.out / name, head, args.data):
+            rows.append({"recipe": name, "head": head, **row})
+    table = pd.DataFrame(rows)
+    baseline = table[table["recipe"] == BASELINE]
+    for column in ("mAP", "rank1"):
+        base = [baseline_at(baseline, minutes, column) for minutes in table["minutes"]]
+        table[f"{column}_vs_baseline"] = [value / b if b > 0 else float("nan")
+                                          for value, b in zip(table[column], base)]
+    args.results.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.results / "time_to_accuracy.csv", index=False)
+    plot(table, args.results / "time_to_accuracy.png")
+    summary = {
+        "command": " ".join(sys.argv), "train_commands": {k: " ".join(v[1:]) for k, v in commands.items()},
+        "heads": {name: head for name, (_, head) in RECIPES.items()},
+        "data": str(args.data), "manifest_sha256": manifest_hash(args.data),
+        "budget_minutes": args.minutes, "snapshot_every_minutes": args.every,
+        "wall_minutes": (time.time() - started) / 60.0, "load_average_before": load_before,
+        "load_average_after": os.getloadavg(), "machine": {"platform": platform.platform(),
+                                                           "cpus": os.cpu_count(), "torch": torch.__version__},
+        "final": {name: curve.iloc[-1].to_dict() for name, curve in table.groupby("recipe", sort=False)},
+    }
+    (args.results / "time_to_accuracy.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+    print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

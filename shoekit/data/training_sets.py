@@ -1,0 +1,117 @@
+"""What `shoekit train` trains and validates on: fixed crops or fresh renders, minus held-out
+validation identities, and the validation benchmark made of those.
+
+`training_data(config)` resolves `config.render` ("auto" is "online" wherever the dataset has a
+cut-out record, see `shoekit.data.online`), holds `config.val_identities` training identities
+out, and returns the training dataset, its class names and the validation set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from shoekit.config import TrainConfig
+from shoekit.data.datasets import ShoeCrops, eval_transform, train_transform
+from shoekit.data.manifest import read_manifest
+from shoekit.data.online import (CutoutSource, OnlineRenders, ValidationSet, has_record, read_record,
+                                 render_validation, split_identities)
+from shoekit.errors import DataError, ManifestError
+
+RENDERS = ("auto", "online", "fixed")
+FIXED_QUERIES_PER_IDENTITY = 2
+
+
+@dataclass
+class TrainingData:
+    """`dataset` yields (image, label, index); `class_names[label]` is its identity;
+    `validation` is None without held-out identities; `render` is "online" or "fixed"."""
+
+    dataset: torch.utils.data.Dataset
+    class_names: list[str]
+    validation: ValidationSet | None
+    render: str
+
+
+def resolve_render(config: TrainConfig) -> str:
+    """"online" or "fixed" for `config.render`; DataError for "online" without a record."""
+    if config.render not in RENDERS:
+        raise DataError(f"unknown --render {config.render!r}; choose one of {', '.join(RENDERS)}")
+    if config.render == "fixed":
+        return "fixed"
+    if config.render == "online" or has_record(config.data):
+        read_record(config.data)  # raises when missing, broken, or its folder is gone
+        return "online"
+    return "fixed"
+
+
+def train_sizes(config: TrainConfig) -> list[int]:
+    """The training image size (px) of every epoch: `config.train_sizes` spread over the epochs
+    in equal chunks, in order (small first), or `config.image_size` throughout."""
+    sizes = config.train_sizes or [config.image_size]
+    if any(size < 16 for size in sizes):
+        raise DataError(f"--train-sizes {' '.join(map(str, sizes))}: every size must be at least 16 px")
+    return [sizes[epoch * len(sizes) // max(config.epochs, 1)] for epoch in range(config.epochs)]
+
+
+def set_epoch(dataset: torch.utils.data.Dataset, config: TrainConfig, epoch: int, size: int) -> None:
+    """Prepare `dataset` for `epoch` at `size` px (new renders for online, a resize for fixed)."""
+    if isinstance(dataset, OnlineRenders):
+        dataset.set_epoch(epoch)
+        dataset.size = size
+    else:
+        dataset.transform = train_transform(size, config.random_erasing)
+
+
+def training_data(config: TrainConfig) -> TrainingData:
+    """The training dataset and validation set of `config` (see the module docstring).
+
+    Raises ManifestError when the manifest has no training rows, DataError for --render online
+    without a usable cut-out record or for too many --val-identities."""
+    manifest = read_manifest(config.data)
+    train_rows = manifest[manifest["split"] == "train"]
+    if train_rows.empty:
+        raise ManifestError(f"{config.data}/manifest.csv has no rows with split 'train'; training "
+                            "needs some (build a dataset with shoekit make-dataset)")
+    kept, held = split_identities(train_rows["identity"].tolist(), config.val_identities, config.seed)
+    label_map = {identity: label for label, identity in enumerate(kept)}
+    render = resolve_render(config)
+    size = train_sizes(config)[0] if config.epochs > 0 else config.image_size
+    if render == "online":
+        source = CutoutSource(read_record(config.data))
+        unknown = sorted(set(kept + held) - set(source.record.views))
+        if unknown:
+            raise DataError(f"{config.data}/cutouts.json has no cut-outs of training identities "
+                            f"{', '.join(unknown[:5])}; rebuild the dataset or use --render fixed")
+        identities = [identity for identity in train_rows["identity"] if identity in label_map]
+        source.preload(kept + held)
+        dataset = OnlineRenders(source, identities, label_map, size, config.seed, config.align)
+        validation = (render_validation(source, held, config.image_size, config.seed, align=config.align)
+                      if held else None)
+    else:
+        dataset = ShoeCrops(config.data, ["train"], transform=train_transform(size, config.random_erasing),
+                            align=config.align, label_map=label_map, cache=config.cache_images,
+                            identities=kept)
+        validation = fixed_validation(config, held) if held else None
+    return TrainingData(dataset, kept, validation, render)
+
+
+def fixed_validation(config: TrainConfig, identities: Sequence[str]) -> ValidationSet:
+    """The held-out identities' training crops as a benchmark: each identity's first two crops
+    (manifest order) are queries, the rest its gallery."""
+    crops = ShoeCrops(config.data, ["train"], transform=eval_transform(config.image_size),
+                      align=config.align, identities=identities, label_map=None)
+    order = np.asarray(crops.identities)
+    first = {identity: np.flatnonzero(order == identity)[:FIXED_QUERIES_PER_IDENTITY] for identity in identities}
+    query_index = sorted(int(i) for indices in first.values() for i in indices)
+    gallery_index = [i for i in range(len(crops)) if i not in set(query_index)]
+    if not gallery_index:
+        raise DataError(f"--val-identities {len(identities)}: the held-out identities have no crops "
+                        f"beyond their {FIXED_QUERIES_PER_IDENTITY} queries in {config.data}; "
+                        "hold out identities with more training crops or use 0")
+    images = lambda indices: torch.stack([crops[i][0] for i in indices])  # noqa: E731
+    return ValidationSet(images(query_index), [crops.identities[i] for i in query_index],
+                         images(gallery_index), [crops.identities[i] for i in gallery_index])
