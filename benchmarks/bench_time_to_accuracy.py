@@ -5,16 +5,17 @@ Trains every recipe of RECIPES side by side on one dataset (the `cpu` scanned-sh
 a 1-thread process (`OMP_NUM_THREADS=1`: on 2 cores, side-by-side 1-thread processes are the
 fairest split) with a wall-clock budget of `--minutes` training minutes and a snapshot of the
 weights every `--every` minutes. When all have finished, every snapshot is scored on the test
-split (queries against gallery + distractors, 120 px, the recipe's retrieval head), so the
-scoring never competes with training. Recipes were chosen on the validation split of training
-identities (`val_mAP` in each run's train_log.csv); the test split only reports.
+split (queries against gallery + distractors, the recipe's retrieval head), so the scoring
+never competes with training. The 120 px crops are resized to each input size in the recipe's
+list; the size reported is the one with the best validation mAP (held-out training identities)
+at the last snapshot, never chosen on the test split, which only reports.
 
     python benchmarks/bench_time_to_accuracy.py --data DATA --out bench-runs   # 60 minutes
     python benchmarks/bench_time_to_accuracy.py --data DATA --out /tmp/q --minutes 2 --every 1
 
 Writes benchmarks/results/time_to_accuracy.{json,csv,png}: per recipe and snapshot the training
-minutes, images seen, test Rank-1 and mAP, and the ratio to the baseline recipe (`paper_today`)
-at the same minute; the command, the machine and its load average before and after. Runs
+minutes, images seen, test Rank-1 and mAP at the chosen size, and the ratio to the baseline
+recipe (`paper_today`) at the same minute (time_to_accuracy_sizes.csv: every size); the command, the machine and its load average before and after. Runs
 already finished in `--out` are scored again, not retrained.
 """
 
@@ -36,18 +37,21 @@ import torch
 from shoekit.data import ShoeCrops, eval_transform, manifest_hash
 from shoekit.evaluate import extract_features
 from shoekit.metrics import distance_matrix, l2_normalize, rank_metrics
+from shoekit.data.training_sets import validation_set
 from shoekit.runs import CONFIG_FILE, SNAPSHOT_DIR, load_checkpoint, load_run
+from shoekit.validation import score_validation
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BASELINE = "paper_today"
-# name -> (shoekit train options, retrieval head scored on the test split)
+EVAL_SIZES = [64, 96, 120]  # input sizes (px) the 120 px crops are resized to; chosen on validation
+# name -> (shoekit train options, retrieval head scored on the test split, input sizes tried)
 RECIPES: dict[str, tuple[list[str], str]] = {
     # (a) the paper recipe as shoekit trained it before fresh renders: fixed crops, 120 px
-    "paper_today": (["--recipe", "paper", "--render", "fixed"], "max"),
+    "paper_today": (["--recipe", "paper", "--render", "fixed"], "max", [120]),
     # (b) the new default recipe with the paper's model: dual_pool, layer4 + max, epsilon 0.14
-    "paper_new": (["--recipe", "paper_fast", "--val-identities", "10"], "max"),
+    "paper_new": (["--recipe", "paper_fast", "--val-identities", "10"], "max", EVAL_SIZES),
     # (c) the best recipe found: (b) + BNNeck + cosine softmax with a CosFace margin
-    "best": (["--recipe", "fast", "--val-identities", "10"], "bnneck"),
+    "best": (["--recipe", "fast", "--val-identities", "10"], "bnneck", EVAL_SIZES),
 }
 
 
@@ -56,7 +60,7 @@ def train_commands(data: Path, out: Path, minutes: float, every: float) -> dict[
     return {name: [sys.executable, "-m", "shoekit", "train", "--data", str(data), "--out", str(out / name),
                    *options, "--budget-minutes", str(minutes), "--snapshot-minutes", str(every),
                    "--epochs", "1000", "--no-progress"]
-            for name, (options, _) in RECIPES.items()}
+            for name, (options, _, _) in RECIPES.items()}
 
 
 def train_side_by_side(commands: dict[str, list[str]], out: Path) -> None:
@@ -76,26 +80,43 @@ def train_side_by_side(commands: dict[str, list[str]], out: Path) -> None:
             raise SystemExit(f"training {name} failed (exit {process.returncode}); see {out / name}.log")
 
 
-def score_snapshots(run_dir: Path, head: str, data: Path) -> list[dict]:
-    """Test-split Rank-1 / mAP (fractions) of every snapshot of a run, with its minutes and images."""
+def score_snapshots(run_dir: Path, head: str, data: Path, sizes: list[int]) -> list[dict]:
+    """Every snapshot of a run scored at every input size in `sizes` (px): its minutes and images
+    seen, test-split Rank-1 / mAP (fractions) and, for runs with validation identities, the
+    validation mAP at that size (the number a size is chosen by)."""
     run = load_run(run_dir)
-    transform = eval_transform(run.config.image_size)
-    query = ShoeCrops(data, ["query"], transform=transform, align=run.config.align)
-    gallery = ShoeCrops(data, ["gallery", "distractor"], transform=transform, align=run.config.align)
     history = pd.read_csv(run_dir / "train_log.csv")
     seen = (history["images_per_s"] * history["seconds"]).cumsum()
+    splits = {size: [ShoeCrops(data, split, transform=eval_transform(size), align=run.config.align)
+                     for split in (["query"], ["gallery", "distractor"])] for size in sizes}
+    validation = {size: validation_set(run.config, size) for size in sizes}
     rows = []
     for path in sorted((run_dir / SNAPSHOT_DIR).glob("minute_*.pt")):
         snapshot = load_checkpoint(path)
         run.model.load_state_dict(snapshot["model"])
-        feats = [extract_features(run.model, split, [head], progress=False)[head] for split in (query, gallery)]
-        result = rank_metrics(distance_matrix(*map(l2_normalize, feats)), np.array(query.identities),
-                              np.array(gallery.identities))
         epoch = int(snapshot["epoch"])
-        rows.append({"minutes": float(snapshot["train_minutes"]), "epoch": epoch,
-                     "images": int(seen.iloc[epoch - 1]), "rank1": result["rank1"], "mAP": result["mAP"],
-                     **({"val_mAP": float(history["val_mAP"].iloc[epoch - 1])} if "val_mAP" in history else {})})
+        for size in sizes:
+            query, gallery = splits[size]
+            feats = [extract_features(run.model, split, [head], progress=False)[head] for split in (query, gallery)]
+            result = rank_metrics(distance_matrix(*map(l2_normalize, feats)), np.array(query.identities),
+                                  np.array(gallery.identities))
+            val = ({} if validation[size] is None else
+                   score_validation(run.model, validation[size], head, torch.device("cpu"), run.config.bf16))
+            rows.append({"minutes": float(snapshot["train_minutes"]), "epoch": epoch,
+                         "images": int(seen.iloc[epoch - 1]), "eval_size": size, "rank1": result["rank1"],
+                         "mAP": result["mAP"], **({"val_mAP": val["val_mAP"]} if val else {})})
     return rows
+
+
+def chosen_sizes(table: pd.DataFrame) -> dict[str, int]:
+    """Per recipe, the input size whose validation mAP is highest at the last snapshot (a run
+    without validation identities keeps its only size)."""
+    chosen = {}
+    for name, rows in table.groupby("recipe", sort=False):
+        last = rows[rows["minutes"] == rows["minutes"].max()]
+        ranked = last.sort_values("val_mAP", ascending=False) if "val_mAP" in last and last["val_mAP"].notna().all() else last
+        chosen[name] = int(ranked["eval_size"].iloc[0])
+    return chosen
 
 
 def baseline_at(curve: pd.DataFrame, minutes: float, column: str) -> float:
@@ -139,10 +160,13 @@ def main() -> None:
     train_side_by_side(commands, args.out)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     rows = []
-    for name, (_, head) in RECIPES.items():
-        for row in score_snapshots(args.out / name, head, args.data):
+    for name, (_, head, sizes) in RECIPES.items():
+        for row in score_snapshots(args.out / name, head, args.data, sizes):
             rows.append({"recipe": name, "head": head, **row})
-    table = pd.DataFrame(rows)
+    every_size = pd.DataFrame(rows)
+    sizes = chosen_sizes(every_size)
+    table = pd.concat([every_size[(every_size["recipe"] == name) & (every_size["eval_size"] == size)]
+                       for name, size in sizes.items()], ignore_index=True)
     baseline = table[table["recipe"] == BASELINE]
     for column in ("mAP", "rank1"):
         base = [baseline_at(baseline, minutes, column) for minutes in table["minutes"]]
@@ -150,10 +174,12 @@ def main() -> None:
                                           for value, b in zip(table[column], base)]
     args.results.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.results / "time_to_accuracy.csv", index=False)
+    every_size.to_csv(args.results / "time_to_accuracy_sizes.csv", index=False)
     plot(table, args.results / "time_to_accuracy.png")
     summary = {
         "command": " ".join(sys.argv), "train_commands": {k: " ".join(v[1:]) for k, v in commands.items()},
-        "heads": {name: head for name, (_, head) in RECIPES.items()},
+        "heads": {name: head for name, (_, head, _) in RECIPES.items()},
+        "eval_size_chosen_on_validation": sizes,
         "data": str(args.data), "manifest_sha256": manifest_hash(args.data),
         "budget_minutes": args.minutes, "snapshot_every_minutes": args.every,
         "wall_minutes": (time.time() - started) / 60.0, "load_average_before": load_before,

@@ -91,3 +91,27 @@ def find_ablations(runs_root: str | Path, results_root: str | Path = "results") 
 def read_ablation(path: str | Path) -> pd.DataFrame:
     """An ablation table (percent): name, change, evaluation, rank1, rank5, rank10, mAP, mAP_gain, ..."""
     return pd.read_csv(path)
+
+
+VALIDATION_COLUMNS = ("val_rank1", "val_mAP")
+
+
+def validation_curves(runs: Sequence[RunSummary]) -> pd.DataFrame:
+    """The validation learning curves of `runs` trained with --val-identities: one row per run and
+    epoch with `run`, `epoch`, `minutes` (training minutes so far; the epoch when not logged),
+    `val_rank1` and `val_mAP` in %. Runs without validation columns are left out (empty table)."""
+    from shoekit.runs import LOG_FILE
+
+    curves = []
+    for run in runs:
+        path = run.path / LOG_FILE
+        if not path.is_file():
+            continue
+        log = pd.read_csv(path)
+        if not set(VALIDATION_COLUMNS) <= set(log.columns):
+            continue
+        minutes = log["train_minutes"] if "train_minutes" in log else log["epoch"].astype(float)
+        curves.append(pd.DataFrame({"run": run.name, "epoch": log["epoch"], "minutes": minutes,
+                                    **{column: 100 * log[column] for column in VALIDATION_COLUMNS}}))
+    columns = ["run", "epoch", "minutes", *VALIDATION_COLUMNS]
+    return pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=columns)

@@ -22,9 +22,10 @@ PAPER_RECIPE = {"attention": "dual_pool", "label_smoothing": 0.14}
 # How to learn fast from scratch (benchmarks/bench_time_to_accuracy.py): fresh renders wherever the
 # dataset records its cut-outs (render "auto", the default), every residual branch starting as the
 # identity, a higher peak rate, batches of 32 (twice the steps per image), two thirds of the time
-# at 64 px then 96 px.
+# at 64 px then 96 px, and the 120 px crops resized to 96 px for retrieval (the input size chosen
+# on the validation identities: benchmarks/results/time_to_accuracy_sizes.csv).
 FAST_TRAINING = {"zero_init_residual": True, "lr": 1e-3, "warmup_steps": 150, "batch_size": 32,
-                 "train_sizes": [64, 64, 96]}
+                 "train_sizes": [64, 64, 96], "image_size": 96}
 RECIPES: dict[str, dict] = {
     "paper": PAPER_RECIPE,
     "paper_fast": {**PAPER_RECIPE, **FAST_TRAINING},
@@ -60,6 +61,9 @@ class TrainConfig:
     label_smoothing: float = 0.0         # epsilon
     smoothing_form: str = "paper"        # "paper" (target 1-eps) | "pytorch" (1-eps+eps/N)
     random_erasing: float = 0.0          # probability
+    crop_scale: float = 1.0              # random resized crop's least area share (1: plain resize)
+    color_jitter: float = 0.0            # brightness/contrast/saturation jitter fraction (0: off)
+    blur: float = 0.0                    # Gaussian blur probability (0: off)
     last_stride: int = 2
     neck: str = "none"                   # "none" | "bnneck"
     sampler: str = "random"              # "random" | "pk" (P identities x K images per batch)

@@ -1,4 +1,5 @@
-"""The embedded demo: procedural shoe types -> dataset -> a briefly trained dual_pool run.
+"""The embedded demo: procedural shoe types -> dataset -> a briefly trained dual_pool run (the
+`paper_fast` recipe: the paper's model, fresh renders of the procedural types every epoch).
 
 Every step is skipped when its output already exists and resumed when it was interrupted, so
 `shoekit demo` is cheap to call again (the workbench's launcher calls it). Layout:
@@ -56,9 +57,8 @@ def ensure_dataset(settings: DemoSettings, progress: bool) -> None:
 def ensure_trained(settings: DemoSettings, progress: bool) -> None:
     from shoekit.train import train
 
-    config = TrainConfig(data=str(settings.data), attention="dual_pool", image_size=settings.image_size,
-                         epochs=settings.epochs, batch_size=32, lr=1e-3, warmup_steps=50,
-                         label_smoothing=0.14, seed=settings.seed, random_erasing=0.3)
+    config = TrainConfig.from_recipe("paper_fast", data=str(settings.data), image_size=settings.image_size,
+                                     epochs=settings.epochs, warmup_steps=50, seed=settings.seed)
     checkpoint = settings.run / CHECKPOINT_FILE
     if not checkpoint.is_file():
         train(config, settings.run, progress=progress)

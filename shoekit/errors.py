@@ -24,3 +24,7 @@ class SettingsError(ShoekitError, ValueError):
 class DataError(ShoekitError):
     """A dataset's training sources (its cut-out record or cut-out folder) or a data option
     (such as --val-identities) cannot be used as asked."""
+
+
+class TrainingError(ShoekitError):
+    """Training cannot go on as configured (for example, its loss stopped being finite)."""

@@ -31,7 +31,7 @@ from shoekit.config import TrainConfig
 from shoekit.data import PKBatchSampler, manifest_hash, validate_dataset
 from shoekit.data.training_sets import set_epoch, train_sizes, training_data
 from shoekit.distributed import DistContext, init_distributed
-from shoekit.errors import CheckpointError, ShoekitError
+from shoekit.errors import CheckpointError, ShoekitError, TrainingError
 from shoekit.losses import ReidLoss
 from shoekit.models import build_model
 from shoekit.precision import autocast, bf16_supported, compiled, to_device
@@ -49,8 +49,9 @@ def fused_optimizers_supported() -> bool:
 
 
 def build_optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    """Adam, AdamW (decoupled weight decay) or SGD over the trainable parameters; fused kernels where torch has them (one pass
-    over all parameters instead of a loop of small ops: about a tenth of a CPU training step)."""
+    """Adam, AdamW (decoupled weight decay) or SGD over the trainable parameters; fused kernels
+    where torch has them (one pass over all parameters instead of a loop of small ops: about a
+    tenth of a CPU training step)."""
     parameters = [p for p in model.parameters() if p.requires_grad]
     fused = {"fused": True} if fused_optimizers_supported() else {}
     if config.optimizer == "adam":
@@ -121,7 +122,8 @@ class BudgetClock:
 
 def lr_factor(config: TrainConfig, steps_per_epoch: int, clock: BudgetClock | None = None):
     """step -> multiplier of `config.lr`: linear warm-up from 1%, then cosine to 0 or steps.
-    With a budget `clock`, the cosine follows the larger of the steps' and the budget's share."""
+    With a `clock` that has a budget, the cosine follows the larger of the steps' and the
+    budget's spent share."""
     total = max(config.epochs * steps_per_epoch, 1)
     warmup = min(config.warmup_steps, total - 1)
 
@@ -169,6 +171,10 @@ def run_epoch(model, loader, criterion, optimizers: Optimizers, scheduler, devic
         with autocast(device, use_bf16):
             features, logits = model(images, with_features=True) if criterion.needs_features else (None, model(images))
         loss, parts = criterion(features, logits, labels)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"the training loss became {loss.item()} after {seen} images of this epoch: "
+                                "the learning rate is too high for this run (lower --lr, or lengthen "
+                                "--warmup-steps); the checkpoint of the last finished epoch is kept")
         optimizers.step(loss)
         scheduler.step()
         total_loss += loss.item() * len(labels)
@@ -276,8 +282,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     steps_per_epoch = len(epoch_loader(context, dataset, config, batch_size, config.seed, num_workers=0))
     history = list(checkpoint["history"]) if checkpoint is not None else []
     clock = BudgetClock(config.budget_minutes, sum(h["seconds"] + h.get("val_seconds", 0.0) for h in history))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizers.model, lr_factor(
-        config, steps_per_epoch, clock if config.budget_minutes > 0 else None))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizers.model, lr_factor(config, steps_per_epoch, clock))
 
     start_epoch = 0
     finished = False
@@ -312,7 +317,7 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
         torch.manual_seed(epoch_seed(config.seed, epoch))
         loader = epoch_loader(context, dataset, config, batch_size, epoch_seed(config.seed, epoch), config.num_workers)
         stats = run_epoch(trainee, loader, criterion, optimizers, scheduler, device, use_bf16, progress, context,
-                          clock if config.budget_minutes > 0 else None)
+                          clock)
         record = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], "image_size": size, **stats}
         if data.validation is not None:
             started = time.perf_counter()

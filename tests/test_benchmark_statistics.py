@@ -49,3 +49,25 @@ def test_wall_ms_in_turns_times_every_call_in_its_turn(bench_model_speed):
     assert called == ["a", "b", "b", "a", "a", "b"]
     assert {name: len(values) for name, values in times.items()} == {"a": 3, "b": 3}
     assert all(ms >= 0 for values in times.values() for ms in values)
+
+
+@pytest.fixture(scope="module")
+def bench_time_to_accuracy():
+    spec = importlib.util.spec_from_file_location("bench_time_to_accuracy", BENCHMARKS / "bench_time_to_accuracy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_time_to_accuracy_chooses_the_input_size_on_validation_not_test(bench_time_to_accuracy):
+    import pandas as pd
+
+    rows = [("new", 10.0, 64, 0.30, 0.05), ("new", 10.0, 96, 0.20, 0.50),   # early: ignored
+            ("new", 60.0, 64, 0.35, 0.10), ("new", 60.0, 96, 0.40, 0.08),   # test favours 64, validation 96
+            ("old", 60.0, 120, float("nan"), 0.02)]
+    table = pd.DataFrame(rows, columns=["recipe", "minutes", "eval_size", "val_mAP", "mAP"])
+    assert bench_time_to_accuracy.chosen_sizes(table) == {"new": 96, "old": 120}
+    curve = pd.DataFrame({"minutes": [10.0, 20.0], "mAP": [0.01, 0.03]})
+    assert bench_time_to_accuracy.baseline_at(curve, 25.0, "mAP") == 0.03
+    assert bench_time_to_accuracy.baseline_at(curve, 15.0, "mAP") == 0.01
+    assert pd.isna(bench_time_to_accuracy.baseline_at(curve, 5.0, "mAP"))

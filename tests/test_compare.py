@@ -39,3 +39,18 @@ def test_paper_table_lists_every_reported_number():
     assert len(table) == len(paper.TABLE1) + len(paper.TABLE2) + len(paper.TABLE3)
     best = table[(table["table"] == "Table 3") & (table["label_smoothing"] == 0.14)].iloc[0]
     assert (best["rank1"], best["mAP"]) == (74.32, 56.97)
+
+
+def test_validation_curves_in_percent_for_runs_that_have_them(tmp_path):
+    from shoekit.compare import validation_curves
+
+    write_run(tmp_path / "validated", heads=("max",))
+    write_run(tmp_path / "plain", heads=("max",))
+    (tmp_path / "validated" / "train_log.csv").write_text(
+        "epoch,loss,train_minutes,val_rank1,val_mAP\n1,3.0,1.5,0.1,0.05\n2,2.0,3.0,0.3,0.2\n")
+    curves = validation_curves(discover_runs(tmp_path).runs)
+    assert curves["run"].unique().tolist() == ["validated"]
+    assert curves["minutes"].tolist() == [1.5, 3.0]
+    assert curves["val_mAP"].tolist() == pytest.approx([5.0, 20.0])
+    assert curves["val_rank1"].tolist() == pytest.approx([10.0, 30.0])
+    assert validation_curves([]).empty

@@ -16,6 +16,7 @@ from shoekit.config import TrainConfig
 from shoekit.data import BuildOptions, build_dataset
 from shoekit.data.online import (CutoutSource, OnlineRenders, ValidationSet, read_record, record_path,
                                  split_identities)
+from shoekit.data.datasets import train_transform
 from shoekit.data.procedural import indistinct_pairs, make_shoe_types
 from shoekit.data.training_sets import train_sizes, training_data
 from shoekit.errors import CheckpointError, DataError
@@ -73,7 +74,7 @@ def test_scanned_style_record_names_files_relative_to_the_cutout_folder(tmp_path
     assert record.source == "folder" and Path(record.folder) == folder.resolve()
     identity, views = next(iter(record.views.items()))
     assert views["0"] == f"images/{identity}/0.png"
-    renders = OnlineRenders(CutoutSource(record), [identity] * 3, {identity: 0}, SIZE, seed=0)
+    renders = OnlineRenders(CutoutSource(record), [identity] * 3, {identity: 0}, train_transform(SIZE), seed=0)
     assert renders[0][0].shape == (3, SIZE, SIZE)
 
     shutil.rmtree(folder)
@@ -87,7 +88,8 @@ def test_online_renders_are_a_pure_function_of_seed_epoch_and_index(procedural_d
     label_map = {identity: i for i, identity in enumerate(identities)}
 
     def item(epoch: int, index: int, seed: int = 0) -> torch.Tensor:
-        renders = OnlineRenders(CutoutSource(record), identities * 2, label_map, SIZE, seed)
+        renders = OnlineRenders(CutoutSource(record), identities * 2, label_map,
+                                train_transform(SIZE, random_erasing=0.5), seed)
         renders.set_epoch(epoch)
         image, label, position = renders[index]
         assert label == label_map[renders.identities[index]] and position == index
@@ -240,3 +242,12 @@ def test_pretrained_file_of_another_architecture_names_its_keys(tmp_path):
     torch.save(resnet18().state_dict(), path)
     with pytest.raises(CheckpointError, match=r"layer1\.0\.conv3\.weight: missing"):
         build_model("dual_pool", num_classes=3, pretrained=str(path))
+
+
+def test_a_loss_that_is_no_longer_finite_stops_training_with_a_clear_message(tiny_dataset, tmp_path):
+    from shoekit.errors import TrainingError
+
+    config = TrainConfig(data=str(tiny_dataset), image_size=SIZE, epochs=2, batch_size=8, num_workers=0,
+                         lr=1e12, warmup_steps=0, optimizer="sgd")
+    with pytest.raises(TrainingError, match="lower --lr"):
+        train(config, tmp_path / "run", progress=False)

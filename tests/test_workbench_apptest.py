@@ -112,6 +112,20 @@ def test_compare_page_has_chart_and_paper_numbers(monkeypatch, runs_root):
     assert list(app.dataframe[0].value["head"]) == ["max"]
 
 
+def test_compare_page_draws_validation_curves(monkeypatch, trained_run, tmp_path):
+    from tests.conftest import copy_run
+
+    root = tmp_path / "validated_runs"
+    run = copy_run(trained_run, root / "validated")
+    log = pd.read_csv(run / "train_log.csv")
+    log.assign(val_rank1=0.25, val_mAP=0.125, train_minutes=log["epoch"] * 0.5).to_csv(run / "train_log.csv", index=False)
+    app = visit(open_app(monkeypatch, root), "compare")
+    assert any("validation identities" in header.value for header in app.subheader)
+    assert len(app.get("plotly_chart")) == 2
+    app.radio(key="compare_val_metric").set_value("val_rank1")
+    checked(app.run())
+
+
 def test_compare_page_shows_an_ablation_table(monkeypatch, runs_root):
     rows = [{"step": 0, "name": "paper", "base": "", "change": "dual_pool", "recipe": "paper", "evaluation": "max",
              "rank1": 10.0, "rank5": 20.0, "rank10": 30.0, "mAP": 12.5, "train_seconds": 60.0, "run": "a",

@@ -74,14 +74,17 @@ def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
 
 @pytest.fixture
 def served_app(runs_root, tmp_path):  # noqa: F811
-    """`shoekit workbench --runs ROOT --port N --no-browser` running; its URL."""
+    """`shoekit workbench --runs ROOT --port N` running as from a script: standard input closed, no
+    display, no terminal (it must not wait on Streamlit's first-run prompt); its URL."""
     port = free_port()
     url = f"http://localhost:{port}"
     log = tmp_path / "workbench.log"
     with log.open("w") as output:
+        env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
         process = subprocess.Popen([sys.executable, "-m", "shoekit", "workbench", "--runs", str(runs_root),
-                                    "--port", str(port), "--no-browser"], cwd=REPO, stdout=output,
-                                   stderr=subprocess.STDOUT, env=dict(os.environ), start_new_session=True)
+                                    "--port", str(port)], cwd=REPO, stdin=subprocess.DEVNULL, stdout=output,
+                                   stderr=subprocess.STDOUT, env={**env, "HOME": str(tmp_path / "home")},
+                                   start_new_session=True)
     try:
         wait_until_healthy(url, process, log)
         yield url

@@ -9,6 +9,7 @@ from pathlib import Path
 RUNS_ENV = "SHOEKIT_RUNS"
 DEFAULT_PORT = 8501
 STOP_TIMEOUT_S = 10
+BROWSER_DELAY_S = 3.0  # seconds before opening the browser: the server is up by then
 PRIMARY_COLOUR = "#1f4e9c"  # a calm blue for sliders and buttons (Streamlit's default is red)
 
 
@@ -24,12 +25,14 @@ def workbench_app() -> Path:
     return app
 
 
-def streamlit_command(app: Path, port: int, headless: bool) -> list[str]:
-    """The `python -m streamlit run` command line for the app."""
+def streamlit_command(app: Path, port: int) -> list[str]:
+    """The `python -m streamlit run` command line for the app: always headless, so Streamlit never
+    asks its first-run e-mail question (which stops a run without a terminal) nor opens a browser
+    itself (`serve` does, where there is a display)."""
     import sys
 
     return [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-            "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false",
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--client.toolbarMode", "minimal", "--theme.primaryColor", PRIMARY_COLOUR]
 
 
@@ -49,7 +52,8 @@ def register(subparsers) -> None:
                         help="first build, train and evaluate the embedded demo into demo/ if it is not "
                         "there yet (shoekit demo; a few minutes on 2 CPU cores)")
     parser.add_argument("--no-browser", action="store_true",
-                        help="do not open a web browser; just serve (default: open one)")
+                        help="do not open a web browser; just serve (default: open one where there is a "
+                        "display to open it on)")
     parser.set_defaults(func=run)
 
 
@@ -70,19 +74,35 @@ def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     if runs is not None:
         env[RUNS_ENV] = str(runs)
-    logging.getLogger(__name__).info("serving the workbench at http://localhost:%d on runs in %s; Ctrl+C stops it",
-                                     args.port, env.get(RUNS_ENV, "demo/runs"))
-    code = serve(streamlit_command(app, args.port, headless=args.no_browser), env)
+    url = f"http://localhost:{args.port}"
+    logging.getLogger(__name__).info("serving the workbench at %s on runs in %s; Ctrl+C stops it",
+                                     url, env.get(RUNS_ENV, "demo/runs"))
+    print(f"shoekit workbench: open {url} in a browser", flush=True)
+    code = serve(streamlit_command(app, args.port), env,
+                 browse=url if not args.no_browser and has_display() else None)
     print(f"workbench stopped (streamlit exit code {code})")
     return code
 
 
-def serve(command: list[str], env: dict[str, str]) -> int:
-    """Run streamlit until it exits; a SIGTERM or Ctrl+C here stops it too (no orphan server)."""
+def has_display() -> bool:
+    """Whether a browser window could be shown: macOS and Windows, or an X11/Wayland display."""
+    import sys
+
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def serve(command: list[str], env: dict[str, str], browse: str | None = None) -> int:
+    """Run streamlit (standard input closed: it never waits on a prompt) until it exits, opening
+    `browse` in the user's browser a few seconds after the start when given; a SIGTERM or Ctrl+C
+    here stops it too (no orphan server)."""
     import signal
     import subprocess
+    import threading
+    import webbrowser
 
-    process = subprocess.Popen(command, env=env)
+    process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+    if browse is not None:
+        threading.Timer(BROWSER_DELAY_S, webbrowser.open, [browse]).start()
     previous = signal.signal(signal.SIGTERM, lambda *_: process.terminate())
     try:
         return process.wait()

@@ -54,15 +54,25 @@ def to_rgb(image: Image.Image) -> np.ndarray:
     return ((rgba[..., :3] * alpha + 127) // 255).astype(np.uint8)
 
 
-def train_transform(size: int = 120, random_erasing: float = 0.0) -> Callable:
+def train_transform(size: int = 120, random_erasing: float = 0.0, crop_scale: float = 1.0,
+                    color_jitter: float = 0.0, blur: float = 0.0) -> Callable:
     """Training augmentation: PIL image or (H, W, 3) uint8 array -> float tensor (3, size, size).
 
-    Resize to size×size (antialiased), random horizontal flip, scale to [0, 1] (no mean/std
-    normalisation: the model holds those), then torchvision RandomErasing with probability
-    `random_erasing` (erased pixels set to 0) when it is above 0.
+    Resize to size×size (antialiased) or, with `crop_scale` < 1, a random resized crop of
+    `crop_scale` to all of the area (aspect 3/4 to 4/3); random horizontal flip; with
+    `color_jitter` > 0, brightness, contrast and saturation jittered by that fraction and hue by
+    a fifth of it; with `blur` > 0, a Gaussian blur (sigma 0.1-1.5 px) with that probability;
+    scale to [0, 1] (no mean/std normalisation: the model holds those), then torchvision
+    RandomErasing with probability `random_erasing` (erased pixels set to 0) when it is above 0.
     """
-    steps = [transforms.ToImage(), transforms.Resize((size, size), antialias=True),
-             transforms.RandomHorizontalFlip(), transforms.ToDtype(torch.float32, scale=True)]
+    resize = (transforms.RandomResizedCrop((size, size), scale=(crop_scale, 1.0), antialias=True)
+              if crop_scale < 1.0 else transforms.Resize((size, size), antialias=True))
+    steps = [transforms.ToImage(), resize, transforms.RandomHorizontalFlip()]
+    if color_jitter > 0:
+        steps.append(transforms.ColorJitter(color_jitter, color_jitter, color_jitter, min(color_jitter / 5, 0.5)))
+    if blur > 0:
+        steps.append(transforms.RandomApply([transforms.GaussianBlur(5, sigma=(0.1, 1.5))], p=blur))
+    steps.append(transforms.ToDtype(torch.float32, scale=True))
     if random_erasing > 0:
         steps.append(transforms.RandomErasing(p=random_erasing, value=0))
     return transforms.Compose([*steps, transforms.ToPureTensor()])

@@ -7,7 +7,8 @@ fixed training crops by new renders through the CCTV simulation every epoch:
 
 - `OnlineRenders`: item i of epoch e is the identity of training row i, seen from a view, on a
   floor and through a camera all drawn from `stable_seed(seed, "online", e, i)`, aligned
-  toe–heel like the test crops, resized and flipped by the same draw. A pure function of
+  toe–heel like the test crops, then resized and flipped (and any other augmentation) by the
+  training transform under torch's random generator seeded from the same draw. A pure function of
   (seed, epoch, index), so DataLoader workers, resumed runs and uninterrupted runs agree bit
   for bit; and different in every epoch, so the network never sees the same crop twice.
 - `validation_protocol`: held-out identities rendered once as a small query/gallery benchmark in
@@ -17,17 +18,18 @@ fixed training crops by new renders through the CCTV simulation every epoch:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from shoekit.data.align import align as align_toe_heel
 from shoekit.data.cctv import simulate_crop
 from shoekit.data.cutout import Cutout, load_cutout
+from shoekit.data.datasets import eval_transform
 from shoekit.errors import DataError
 
 RECORD_NAME = "cutouts.json"
@@ -128,29 +130,21 @@ def stable_seed(*parts: object) -> int:
     return builder_seed(*parts)
 
 
-def crop_tensor(image: np.ndarray, size: int, flip: bool = False) -> torch.Tensor:
-    """(H, W, 3) uint8 -> float tensor (3, size, size) in [0, 1]: antialiased resize (the
-    training and evaluation transforms' resize), optionally mirrored left-right."""
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
-    if tensor.shape[1:] != (size, size):
-        tensor = F.interpolate(tensor[None], size=(size, size), mode="bilinear",
-                               antialias=True, align_corners=False)[0].clamp_(0.0, 1.0)
-    return tensor.flip(2) if flip else tensor
-
-
 class OnlineRenders(torch.utils.data.Dataset):
     """Fresh renders standing in for the training rows: item i is `identities[i]` rendered
-    afresh every epoch (see the module docstring), as `(image (3, size, size) float in [0, 1],
-    label, i)`. Call `set_epoch(e)` before each epoch's DataLoader is made (its workers are
-    forked with the epoch set). `labels`, `identities` and `label_map` are as in ShoeCrops."""
+    afresh every epoch (see the module docstring), as `(transform(render), label, i)`, the
+    transform taking the (S, S, 3) uint8 render to a float tensor (3, H, W) in [0, 1] (e.g.
+    `datasets.train_transform`). Call `set_epoch(e)` before each epoch's DataLoader is made
+    (its workers are forked with the epoch set). `labels`, `identities`, `label_map` and a
+    replaceable `transform` are as in ShoeCrops."""
 
     def __init__(self, source: CutoutSource, identities: list[str], label_map: dict[str, int],
-                 size: int, seed: int, align: bool = True):
+                 transform: Callable, seed: int, align: bool = True):
         self.source = source
         self.identities = list(identities)
         self.label_map = label_map
         self.labels = [label_map[identity] for identity in self.identities]
-        self.size = size
+        self.transform = transform
         self.seed = seed
         self.align = align
         self.epoch = 0
@@ -172,9 +166,10 @@ class OnlineRenders(torch.utils.data.Dataset):
         return align_toe_heel(crop.image, crop.toe, crop.heel) if self.align else crop.image
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
-        flip = bool(np.random.default_rng([stable_seed(self.seed, "flip", self.epoch, index)])
-                    .integers(2))
-        return crop_tensor(self.render(index), self.size, flip), self.labels[index], index
+        image = self.render(index)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(stable_seed(self.seed, "augment", self.epoch, index))
+            return self.transform(image), self.labels[index], index
 
 
 @dataclass
@@ -213,6 +208,7 @@ def render_validation(source: CutoutSource, identities: list[str], size: int, se
     record = source.record
     named = record.source == "procedural"
     policy = NamedViews() if named else TrajectoryViews(record.view_exclusion, record.query_view_gap)
+    resize = eval_transform(size)
     crops: dict[str, list] = {"query": [], "gallery": []}
     ids: dict[str, list[str]] = {"query": [], "gallery": []}
     for identity in identities:
@@ -225,7 +221,7 @@ def render_validation(source: CutoutSource, identities: list[str], size: int, se
             crop = simulate_crop(source.cutout(identity, spec.view), seed=spec.seed,
                                  floor=spec.floor, camera=spec.camera, size=record.size)
             image = align_toe_heel(crop.image, crop.toe, crop.heel) if align else crop.image
-            crops[spec.split].append(crop_tensor(image, size))
+            crops[spec.split].append(resize(image))
             ids[spec.split].append(identity)
     return ValidationSet(torch.stack(crops["query"]), ids["query"],
                          torch.stack(crops["gallery"]), ids["gallery"])

@@ -9,7 +9,7 @@ out, and returns the training dataset, its class names and the validation set.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -57,13 +57,18 @@ def train_sizes(config: TrainConfig) -> list[int]:
     return [sizes[epoch * len(sizes) // max(config.epochs, 1)] for epoch in range(config.epochs)]
 
 
+def crop_augmentation(config: TrainConfig, size: int):
+    """The training transform at `size` px: resize and flip, plus the named augmentations (for
+    fresh renders they come on top of the simulation's own floor, camera, pose, blur, light,
+    noise and JPEG draw; measured for fixed crops, off by default)."""
+    return train_transform(size, config.random_erasing, config.crop_scale, config.color_jitter, config.blur)
+
+
 def set_epoch(dataset: torch.utils.data.Dataset, config: TrainConfig, epoch: int, size: int) -> None:
-    """Prepare `dataset` for `epoch` at `size` px (new renders for online, a resize for fixed)."""
+    """Prepare `dataset` for `epoch` at `size` px (new renders for online, the transform for both)."""
     if isinstance(dataset, OnlineRenders):
         dataset.set_epoch(epoch)
-        dataset.size = size
-    else:
-        dataset.transform = train_transform(size, config.random_erasing)
+    dataset.transform = crop_augmentation(config, size)
 
 
 def training_data(config: TrainConfig) -> TrainingData:
@@ -76,27 +81,25 @@ def training_data(config: TrainConfig) -> TrainingData:
     if train_rows.empty:
         raise ManifestError(f"{config.data}/manifest.csv has no rows with split 'train'; training "
                             "needs some (build a dataset with shoekit make-dataset)")
-    kept, held = split_identities(train_rows["identity"].tolist(), config.val_identities, config.seed)
+    kept, _ = split_identities(train_rows["identity"].tolist(), config.val_identities, config.seed)
     label_map = {identity: label for label, identity in enumerate(kept)}
     render = resolve_render(config)
     size = train_sizes(config)[0] if config.epochs > 0 else config.image_size
     if render == "online":
         source = CutoutSource(read_record(config.data))
-        unknown = sorted(set(kept + held) - set(source.record.views))
+        unknown = sorted(set(train_rows["identity"]) - set(source.record.views))
         if unknown:
             raise DataError(f"{config.data}/cutouts.json has no cut-outs of training identities "
                             f"{', '.join(unknown[:5])}; rebuild the dataset or use --render fixed")
         identities = [identity for identity in train_rows["identity"] if identity in label_map]
-        source.preload(kept + held)
-        dataset = OnlineRenders(source, identities, label_map, size, config.seed, config.align)
-        validation = (render_validation(source, held, config.image_size, config.seed, align=config.align)
-                      if held else None)
+        source.preload(kept)
+        dataset = OnlineRenders(source, identities, label_map, crop_augmentation(config, size), config.seed,
+                                config.align)
     else:
-        dataset = ShoeCrops(config.data, ["train"], transform=train_transform(size, config.random_erasing),
+        dataset = ShoeCrops(config.data, ["train"], transform=crop_augmentation(config, size),
                             align=config.align, label_map=label_map, cache=config.cache_images,
                             identities=kept)
-        validation = fixed_validation(config, held) if held else None
-    return TrainingData(dataset, kept, validation, render)
+    return TrainingData(dataset, kept, validation_set(config), render)
 
 
 def fixed_validation(config: TrainConfig, identities: Sequence[str]) -> ValidationSet:
@@ -115,3 +118,18 @@ def fixed_validation(config: TrainConfig, identities: Sequence[str]) -> Validati
     images = lambda indices: torch.stack([crops[i][0] for i in indices])  # noqa: E731
     return ValidationSet(images(query_index), [crops.identities[i] for i in query_index],
                          images(gallery_index), [crops.identities[i] for i in gallery_index])
+
+
+def validation_set(config: TrainConfig, size: int | None = None) -> ValidationSet | None:
+    """The validation benchmark of a run's `config` with its images at `size` px (default: the
+    run's evaluation size), as its training saw it; None without --val-identities."""
+    manifest = read_manifest(config.data)
+    identities = manifest.loc[manifest["split"] == "train", "identity"].tolist()
+    _, held = split_identities(identities, config.val_identities, config.seed)
+    if not held:
+        return None
+    config = replace(config, image_size=size or config.image_size)
+    if resolve_render(config) == "online":
+        source = CutoutSource(read_record(config.data))
+        return render_validation(source, held, config.image_size, config.seed, align=config.align)
+    return fixed_validation(config, held)

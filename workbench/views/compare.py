@@ -59,7 +59,31 @@ def main() -> None:
     st.caption(PAPER_NOTE)
     with st.expander("All numbers the paper reports (its private data)"):
         st.dataframe(paper_table(), hide_index=True)
+    show_validation_curves(runs)
     show_ablation()
+
+
+VALIDATION_HELP = ("Scored every epoch on training identities held out of training (shoekit train "
+                   "--val-identities K), never on the test queries: what presets and epochs are chosen by.")
+
+
+def show_validation_curves(runs) -> None:
+    """Validation mAP and Rank-1 against training minutes, for the chosen runs that have them."""
+    import plotly.express as px
+
+    from shoekit.compare import validation_curves
+
+    curves = validation_curves(runs)
+    if curves.empty:
+        return
+    st.subheader("Learning curves on the validation identities")
+    metric = st.radio("Metric", ("val_mAP", "val_rank1"), horizontal=True, key="compare_val_metric",
+                      format_func={"val_mAP": "mAP", "val_rank1": "Rank-1"}.get)
+    figure = px.line(curves, x="minutes", y=metric, color="run", markers=True,
+                     labels={"minutes": "training minutes", metric: f"validation {metric[4:]} (%)"})
+    figure.update_layout(height=360, margin=dict(l=10, r=10, t=10, b=10))
+    st.plotly_chart(figure, key="compare_val_curves")
+    st.caption(VALIDATION_HELP)
 
 
 ABLATION_HELP = ("Each row adds one training or evaluation trick to the row named in 'base', starting from "
