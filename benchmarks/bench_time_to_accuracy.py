@@ -119,10 +119,19 @@ def chosen_sizes(table: pd.DataFrame) -> dict[str, int]:
     return chosen
 
 
-def baseline_at(curve: pd.DataFrame, minutes: float, column: str) -> float:
-    """The baseline's `column` at `minutes`: its last snapshot at or before then (NaN if none)."""
-    earlier = curve[curve["minutes"] <= minutes + 1e-9]
-    return float(earlier[column].iloc[-1]) if len(earlier) else float("nan")
+def summarise(every_size: pd.DataFrame, every: float) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The curves at each recipe's chosen input size, with `mark` (the snapshot's multiple of
+    `every` minutes: the one whose crossing saved it) and the ratios of mAP and Rank-1 to the
+    baseline recipe's at the same mark (NaN where the baseline scored 0 or has no such mark)."""
+    sizes = chosen_sizes(every_size)
+    table = pd.concat([every_size[(every_size["recipe"] == name) & (every_size["eval_size"] == size)]
+                       for name, size in sizes.items()], ignore_index=True)
+    table.insert(2, "mark", (table["minutes"] // every) * every)
+    baseline = table[table["recipe"] == BASELINE].set_index("mark")
+    for column in ("mAP", "rank1"):
+        base = table["mark"].map(baseline[column]).where(lambda value: value > 0)
+        table[f"{column}_vs_baseline"] = table[column] / base
+    return table, sizes
 
 
 def plot(table: pd.DataFrame, path: Path) -> None:
@@ -145,15 +154,9 @@ def plot(table: pd.DataFrame, path: Path) -> None:
     figure.savefig(path, dpi=120)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="the benchmark's dataset folder")
-    parser.add_argument("--out", type=Path, required=True, help="folder for the run folders")
-    parser.add_argument("--minutes", type=float, default=60.0, help="training budget per recipe")
-    parser.add_argument("--every", type=float, default=10.0, help="minutes between scored snapshots")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON/CSV/PNG go")
-    args = parser.parse_args()
-
+def train_and_score(args: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
+    """Train the recipes (unless finished) and score every snapshot at every size; the rows and
+    the run's description (commands, machine, load)."""
     load_before = os.getloadavg()
     started = time.time()
     commands = train_commands(args.data, args.out, args.minutes, args.every)
@@ -163,31 +166,41 @@ def main() -> None:
     for name, (_, head, sizes) in RECIPES.items():
         for row in score_snapshots(args.out / name, head, args.data, sizes):
             rows.append({"recipe": name, "head": head, **row})
-    every_size = pd.DataFrame(rows)
-    sizes = chosen_sizes(every_size)
-    table = pd.concat([every_size[(every_size["recipe"] == name) & (every_size["eval_size"] == size)]
-                       for name, size in sizes.items()], ignore_index=True)
-    baseline = table[table["recipe"] == BASELINE]
-    for column in ("mAP", "rank1"):
-        base = [baseline_at(baseline, minutes, column) for minutes in table["minutes"]]
-        table[f"{column}_vs_baseline"] = [value / b if b > 0 else float("nan")
-                                          for value, b in zip(table[column], base)]
-    args.results.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.results / "time_to_accuracy.csv", index=False)
-    every_size.to_csv(args.results / "time_to_accuracy_sizes.csv", index=False)
-    plot(table, args.results / "time_to_accuracy.png")
-    summary = {
+    return pd.DataFrame(rows), {
         "command": " ".join(sys.argv), "train_commands": {k: " ".join(v[1:]) for k, v in commands.items()},
         "heads": {name: head for name, (_, head, _) in RECIPES.items()},
-        "eval_size_chosen_on_validation": sizes,
         "data": str(args.data), "manifest_sha256": manifest_hash(args.data),
         "budget_minutes": args.minutes, "snapshot_every_minutes": args.every,
         "wall_minutes": (time.time() - started) / 60.0, "load_average_before": load_before,
         "load_average_after": os.getloadavg(), "machine": {"platform": platform.platform(),
-                                                           "cpus": os.cpu_count(), "torch": torch.__version__},
-        "final": {name: curve.iloc[-1].to_dict() for name, curve in table.groupby("recipe", sort=False)},
-    }
-    (args.results / "time_to_accuracy.json").write_text(json.dumps(summary, indent=2, default=float) + "\n")
+                                                           "cpus": os.cpu_count(), "torch": torch.__version__}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, required=True, help="the benchmark's dataset folder")
+    parser.add_argument("--out", type=Path, required=True, help="folder for the run folders")
+    parser.add_argument("--minutes", type=float, default=60.0, help="training budget per recipe")
+    parser.add_argument("--every", type=float, default=10.0, help="minutes between scored snapshots")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the JSON/CSV/PNG go")
+    parser.add_argument("--from-csv", action="store_true", help="neither train nor score: summarise "
+                        "RESULTS/time_to_accuracy_sizes.csv of an earlier run again")
+    args = parser.parse_args()
+
+    args.results.mkdir(parents=True, exist_ok=True)
+    sizes_csv, summary_json = args.results / "time_to_accuracy_sizes.csv", args.results / "time_to_accuracy.json"
+    if args.from_csv:
+        every_size, summary = pd.read_csv(sizes_csv), json.loads(summary_json.read_text())
+        summary["summarised_again_with"] = " ".join(sys.argv)
+    else:
+        every_size, summary = train_and_score(args)
+        every_size.to_csv(sizes_csv, index=False)
+    table, sizes = summarise(every_size, args.every)
+    table.to_csv(args.results / "time_to_accuracy.csv", index=False)
+    plot(table, args.results / "time_to_accuracy.png")
+    summary.update(eval_size_chosen_on_validation=sizes,
+                   final={name: curve.iloc[-1].to_dict() for name, curve in table.groupby("recipe", sort=False)})
+    summary_json.write_text(json.dumps(summary, indent=2, default=float) + "\n")
     print(table.to_string(index=False))
 
 

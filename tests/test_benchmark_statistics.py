@@ -8,12 +8,17 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-@pytest.fixture(scope="module")
-def bench_model_speed():
-    spec = importlib.util.spec_from_file_location("bench_model_speed", BENCHMARKS / "bench_model_speed.py")
+def load_benchmark(name: str):
+    """The script benchmarks/NAME.py as a module (the benchmarks folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench_model_speed():
+    return load_benchmark("bench_model_speed")
 
 
 def test_overhead_by_speed_splits_rounds_at_plains_median(bench_model_speed):
@@ -53,10 +58,7 @@ def test_wall_ms_in_turns_times_every_call_in_its_turn(bench_model_speed):
 
 @pytest.fixture(scope="module")
 def bench_time_to_accuracy():
-    spec = importlib.util.spec_from_file_location("bench_time_to_accuracy", BENCHMARKS / "bench_time_to_accuracy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("bench_time_to_accuracy")
 
 
 def test_time_to_accuracy_chooses_the_input_size_on_validation_not_test(bench_time_to_accuracy):
@@ -67,7 +69,12 @@ def test_time_to_accuracy_chooses_the_input_size_on_validation_not_test(bench_ti
             ("old", 60.0, 120, float("nan"), 0.02)]
     table = pd.DataFrame(rows, columns=["recipe", "minutes", "eval_size", "val_mAP", "mAP"])
     assert bench_time_to_accuracy.chosen_sizes(table) == {"new": 96, "old": 120}
-    curve = pd.DataFrame({"minutes": [10.0, 20.0], "mAP": [0.01, 0.03]})
-    assert bench_time_to_accuracy.baseline_at(curve, 25.0, "mAP") == 0.03
-    assert bench_time_to_accuracy.baseline_at(curve, 15.0, "mAP") == 0.01
-    assert pd.isna(bench_time_to_accuracy.baseline_at(curve, 5.0, "mAP"))
+
+    runs = pd.DataFrame([("paper_today", 10.4, 120, float("nan"), 0.02, 0.0), ("paper_today", 20.9, 120, float("nan"), 0.04, 0.1),
+                         ("new", 10.1, 96, 0.3, 0.06, 0.1), ("new", 20.2, 96, 0.4, 0.16, 0.2)],
+                        columns=["recipe", "minutes", "eval_size", "val_mAP", "mAP", "rank1"])
+    table, sizes = bench_time_to_accuracy.summarise(runs, every=10.0)
+    new = table[table["recipe"] == "new"]
+    assert sizes == {"paper_today": 120, "new": 96} and new["mark"].tolist() == [10.0, 20.0]
+    assert new["mAP_vs_baseline"].tolist() == pytest.approx([3.0, 4.0])  # at equal marks, not earlier ones
+    assert pd.isna(new["rank1_vs_baseline"].iloc[0]) and new["rank1_vs_baseline"].iloc[1] == pytest.approx(2.0)
