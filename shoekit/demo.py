@@ -30,7 +30,8 @@ class DemoSettings:
     gallery_crops: int = 6
     distractor_crops: int = 8
     epochs: int = 8
-    image_size: int = 120
+    image_size: int = 120           # px, the crops the demo dataset is rendered at
+    input_size: int | None = None   # px the model trains and retrieves at; None: the recipe's sizes
     seed: int = 0
 
     @property
@@ -57,8 +58,10 @@ def ensure_dataset(settings: DemoSettings, progress: bool) -> None:
 def ensure_trained(settings: DemoSettings, progress: bool) -> None:
     from shoekit.train import train
 
-    config = TrainConfig.from_recipe("paper_fast", data=str(settings.data), image_size=settings.image_size,
-                                     epochs=settings.epochs, warmup_steps=50, seed=settings.seed)
+    sizes = {} if settings.input_size is None else {"image_size": settings.input_size,
+                                                    "train_sizes": [settings.input_size]}
+    config = TrainConfig.from_recipe("paper_fast", data=str(settings.data), epochs=settings.epochs,
+                                     warmup_steps=50, seed=settings.seed, **sizes)
     checkpoint = settings.run / CHECKPOINT_FILE
     if not checkpoint.is_file():
         train(config, settings.run, progress=progress)

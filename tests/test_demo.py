@@ -7,7 +7,7 @@ from shoekit.demo import DemoSettings, run_demo
 
 def test_demo_builds_trains_evaluates_and_then_reuses(tmp_path):
     settings = DemoSettings(out=tmp_path / "demo", types=8, train_crops=4, gallery_crops=2,
-                            distractor_crops=2, epochs=1, image_size=48)
+                            distractor_crops=2, epochs=1, image_size=48, input_size=48)
     results = run_demo(settings, progress=False)
     assert set(results) == {"fc", "avg", "max", "maxavg", "gem"}
     assert all(0.0 <= r["mAP"] <= 1.0 and r["num_valid_queries"] > 0 for r in results.values())

@@ -251,3 +251,14 @@ def test_a_loss_that_is_no_longer_finite_stops_training_with_a_clear_message(tin
                          lr=1e12, warmup_steps=0, optimizer="sgd")
     with pytest.raises(TrainingError, match="lower --lr"):
         train(config, tmp_path / "run", progress=False)
+
+
+def test_a_manifest_without_training_rows_is_named(tmp_path):
+    from shoekit.errors import ManifestError
+
+    data = tmp_path / "empty"
+    data.mkdir()
+    (data / "manifest.csv").write_text("path,identity,split\n")
+    with pytest.raises(ManifestError, match="manifest.csv"):
+        train(TrainConfig(data=str(data), epochs=1), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
