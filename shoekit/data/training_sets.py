@@ -19,7 +19,7 @@ from shoekit.data.datasets import ShoeCrops, eval_transform, train_transform
 from shoekit.data.manifest import read_manifest
 from shoekit.data.online import (CutoutSource, OnlineRenders, ValidationSet, has_record, read_record,
                                  render_validation, split_identities)
-from shoekit.errors import DataError, ManifestError
+from shoekit.errors import DataError, ManifestError, SettingsError
 
 RENDERS = ("auto", "online", "fixed")
 FIXED_QUERIES_PER_IDENTITY = 2
@@ -53,14 +53,14 @@ def train_sizes(config: TrainConfig) -> list[int]:
     in equal chunks, in order (small first), or `config.image_size` throughout."""
     sizes = config.train_sizes or [config.image_size]
     if any(size < 16 for size in sizes):
-        raise DataError(f"--train-sizes {' '.join(map(str, sizes))}: every size must be at least 16 px")
+        raise SettingsError(f"--train-sizes {' '.join(map(str, sizes))}: every size must be at least 16 px")
     return [sizes[epoch * len(sizes) // max(config.epochs, 1)] for epoch in range(config.epochs)]
 
 
 def crop_augmentation(config: TrainConfig, size: int):
     """The training transform at `size` px: resize and flip, plus the named augmentations (for
     fresh renders they come on top of the simulation's own floor, camera, pose, blur, light,
-    noise and JPEG draw; measured for fixed crops, off by default)."""
+    noise and JPEG draw; each is off by default and none has been measured yet)."""
     return train_transform(size, config.random_erasing, config.crop_scale, config.color_jitter, config.blur)
 
 
