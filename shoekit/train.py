@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from shoekit.config import TrainConfig
 from shoekit.data import PKBatchSampler, manifest_hash, validate_dataset
-from shoekit.data.training_sets import set_epoch, train_sizes, training_data
+from shoekit.data.training_sets import epoch_size, set_epoch, training_data
 from shoekit.distributed import DistContext, init_distributed
 from shoekit.errors import CheckpointError, ShoekitError, TrainingError
 from shoekit.losses import ReidLoss
@@ -194,13 +194,6 @@ def run_epoch(model, loader, criterion, optimizers: Optimizers, scheduler, devic
             "images_per_s": seen / max(seconds, 1e-9), "seconds": seconds}
 
 
-def budget_size(config: TrainConfig, clock: BudgetClock) -> int:
-    """The image size of the next epoch of a budgeted run: the chunk of `config.train_sizes`
-    (or `config.image_size`) that the budget's spent share falls in."""
-    sizes = config.train_sizes or [config.image_size]
-    return sizes[min(int(clock.share() * len(sizes)), len(sizes) - 1)]
-
-
 def keep_snapshot(run_dir: Path, config: TrainConfig, history: list[dict], model: torch.nn.Module,
                   finished: bool) -> None:
     """Save RUN/snapshots/minute_MMM.pt (weights, epoch, training minutes) when this epoch
@@ -306,13 +299,12 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
     if not resume and context.is_main:
         start_run(config, run_dir)
 
-    sizes = train_sizes(config)
     epochs = tqdm(range(start_epoch, config.epochs), desc="epochs", initial=start_epoch,
                   total=config.epochs, disable=not progress or finished, unit="epoch")
     for epoch in epochs:
         if finished:
             break
-        size = budget_size(config, clock) if config.budget_minutes > 0 else sizes[epoch]
+        size = epoch_size(config, epoch, clock.share())
         set_epoch(dataset, config, epoch, size)
         torch.manual_seed(epoch_seed(config.seed, epoch))
         loader = epoch_loader(context, dataset, config, batch_size, epoch_seed(config.seed, epoch), config.num_workers)

@@ -18,7 +18,7 @@ from shoekit.data.online import (CutoutSource, OnlineRenders, ValidationSet, rea
                                  split_identities)
 from shoekit.data.datasets import train_transform
 from shoekit.data.procedural import indistinct_pairs, make_shoe_types
-from shoekit.data.training_sets import train_sizes, training_data
+from shoekit.data.training_sets import epoch_size, training_data
 from shoekit.errors import CheckpointError, DataError
 from shoekit.losses import with_margin
 from shoekit.models import build_model
@@ -149,8 +149,11 @@ def test_split_identities_is_seeded_and_disjoint():
 
 
 def test_train_sizes_are_spread_over_the_epochs_small_first():
-    assert train_sizes(TrainConfig(epochs=6, train_sizes=[64, 96])) == [64, 64, 64, 96, 96, 96]
-    assert train_sizes(TrainConfig(epochs=3, image_size=80)) == [80, 80, 80]
+    config = TrainConfig(epochs=6, train_sizes=[64, 96])
+    assert [epoch_size(config, epoch) for epoch in range(6)] == [64, 64, 64, 96, 96, 96]
+    assert [epoch_size(TrainConfig(epochs=3, image_size=80), epoch) for epoch in range(3)] == [80, 80, 80]
+    budgeted = TrainConfig(epochs=1000, train_sizes=[64, 64, 96], budget_minutes=60)
+    assert [epoch_size(budgeted, 5, share) for share in (0.0, 0.5, 0.7, 1.0)] == [64, 64, 96, 96]
 
 
 class ColourFeatures(torch.nn.Module):

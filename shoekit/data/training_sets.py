@@ -48,13 +48,16 @@ def resolve_render(config: TrainConfig) -> str:
     return "fixed"
 
 
-def train_sizes(config: TrainConfig) -> list[int]:
-    """The training image size (px) of every epoch: `config.train_sizes` spread over the epochs
-    in equal chunks, in order (small first), or `config.image_size` throughout."""
+def epoch_size(config: TrainConfig, epoch: int, budget_share: float = 0.0) -> int:
+    """The training image size (px) of `epoch`: `config.train_sizes` spread in equal chunks, in
+    order (small first), over the epochs or, with `config.budget_minutes`, over the budget's spent
+    share `budget_share` (0-1); `config.image_size` throughout without train_sizes."""
     sizes = config.train_sizes or [config.image_size]
     if any(size < 16 for size in sizes):
         raise SettingsError(f"--train-sizes {' '.join(map(str, sizes))}: every size must be at least 16 px")
-    return [sizes[epoch * len(sizes) // max(config.epochs, 1)] for epoch in range(config.epochs)]
+    if config.budget_minutes > 0:
+        return sizes[min(int(budget_share * len(sizes)), len(sizes) - 1)]
+    return sizes[min(epoch * len(sizes) // max(config.epochs, 1), len(sizes) - 1)]
 
 
 def crop_augmentation(config: TrainConfig, size: int):
@@ -84,7 +87,7 @@ def training_data(config: TrainConfig) -> TrainingData:
     kept, _ = split_identities(train_rows["identity"].tolist(), config.val_identities, config.seed)
     label_map = {identity: label for label, identity in enumerate(kept)}
     render = resolve_render(config)
-    size = train_sizes(config)[0] if config.epochs > 0 else config.image_size
+    size = epoch_size(config, 0)
     if render == "online":
         source = CutoutSource(read_record(config.data))
         unknown = sorted(set(train_rows["identity"]) - set(source.record.views))
