@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from shoekit.data import ShoeCrops, eval_transform, manifest_hash, validate_dataset
 from shoekit.distributed import init_distributed
-from shoekit.errors import ManifestError, SettingsError
+from shoekit.errors import CheckpointError, ManifestError, SettingsError
 from shoekit.index import IndexSettings, rank_with_index
 from shoekit.metrics import distance_matrix, l2_normalize, rank_metrics
 from shoekit.models import AttentionResNet50
@@ -149,6 +149,19 @@ def evaluate_head(out_dir: Path, query_feats, gallery_feats, query: ShoeCrops, g
     return summary
 
 
+def check_finite(features: dict[str, np.ndarray], split: str, crops: ShoeCrops, run_dir) -> None:
+    """CheckpointError naming the run when any head's (N, D) features hold NaN or inf: ranking
+    them would order the gallery arbitrarily and still report believable metrics."""
+    for head, values in features.items():
+        broken = ~np.isfinite(values).all(axis=1)
+        if broken.any():
+            rows = crops.rows["row"].to_numpy()[broken][:5].tolist()
+            raise CheckpointError(
+                f"{run_dir}: the {head} features of {int(broken.sum())} {split} crop(s) hold NaN or inf "
+                f"(manifest rows {rows}); the model's weights are not finite (training diverged) or "
+                "bf16 overflowed: retrain with a lower --lr, or evaluate with --no-bf16")
+
+
 def write_eval_table(run_dir: Path, results: dict[str, dict]) -> None:
     """Merge `results` into RUN/eval/metrics.csv: rows of the same name replaced in place, new ones appended."""
     path = Path(run_dir) / EVAL_DIR / "metrics.csv"
@@ -216,6 +229,8 @@ def evaluate_run(run_dir: str | Path, heads=None, metric: str = "cosine", data: 
     gallery_feats = context.extract(extract, gallery)
     if not context.is_main:
         return context.broadcast(None)
+    for split, feats, crops in (("query", query_feats, query), ("gallery", gallery_feats, gallery)):
+        check_finite(feats, split, crops, run_dir)
     data_hash = manifest_hash(data)
     precision = "onnx-fp32" if backend == "onnx" else "bf16" if use_bf16 else "fp32"
     results = {}

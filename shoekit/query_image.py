@@ -2,8 +2,9 @@
 
 Converts like the datasets do (`shoekit.data.load_image_rgb`: grayscale, palette, CMYK and
 16-bit become 8-bit RGB; transparency is composited over black), and also applies the EXIF
-orientation of phone photos. Rejects files that are not images, damaged files, crops under
-`MIN_SIDE` px a side and images over `MAX_PIXELS` (checked from the header, before decoding).
+orientation of phone photos. Rejects files that are not images, damaged files, and images
+outside `shoekit.data.image_policy` (checked from the header, before decoding); a multi-frame
+file (an animated GIF) gives its first frame, with a note saying so.
 """
 
 from __future__ import annotations
@@ -17,10 +18,9 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from shoekit.data.datasets import SIXTEEN_BIT_MODES, to_rgb
+from shoekit.data.image_policy import MAX_PIXELS, MIN_SIDE, frame_note, size_problem
 from shoekit.errors import ImageError
 
-MIN_SIDE = 16                    # px, shortest side
-MAX_PIXELS = 50_000_000          # width × height
 ELONGATED = 1.5                  # aspect ratio above which the square resize is worth a note
 MODE_NOTES = {
     "1": "black-and-white image converted to RGB",
@@ -61,12 +61,8 @@ def describe_mode(image: Image.Image) -> list[str]:
 
 def check_size(name: str, width: int, height: int, min_side: int, max_pixels: int) -> list[str]:
     """ImageError for a crop too small or an image too large; notes for a long thin image."""
-    if min(width, height) < min_side:
-        raise ImageError(f"{name}: {width}×{height} px is too small (at least {min_side} px a side); "
-                         "give a larger crop of the shoe")
-    if width * height > max_pixels:
-        raise ImageError(f"{name}: {width}×{height} px ({width * height / 1e6:.1f} megapixels) is over "
-                         f"the {max_pixels / 1e6:.0f}-megapixel limit; crop the shoe out of the frame first")
+    if why := size_problem(width, height, min_side, max_pixels):
+        raise ImageError(f"{name}: {why}")
     ratio = max(width, height) / min(width, height)
     if ratio > ELONGATED:
         return [f"aspect ratio {ratio:.1f}: it will be stretched to a square like the gallery crops; "
@@ -95,6 +91,7 @@ def load_query_image(source: str | Path | BinaryIO, name: str | None = None, min
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(source) as image:
                 notes = check_size(name, *image.size, min_side, max_pixels)
+                notes += [note] if (note := frame_note(image)) else []
                 image.load()
                 orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
                 upright = ImageOps.exif_transpose(image)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
+import zlib
 
 # Before torch loads OpenMP: threads sleep instead of spinning when they wait. With a Streamlit
 # server, a browser and pytest sharing 2 cores, spinning made torch 10-40x slower.
@@ -36,6 +38,16 @@ def copy_run(run: Path, to: Path, ignore=None) -> Path:
         except OSError:  # another filesystem
             shutil.copy2(source, target)
     return Path(shutil.copytree(run, to, ignore=ignore, copy_function=link_checkpoint))
+
+
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG file that declares `width` × `height` RGB pixels in its header and holds no pixel
+    data: what the image policy must refuse before decoding (Pillow opens it; loading fails)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    return path
 
 
 def identity_pattern(identity: int, rng: np.random.Generator, size: int = TINY_SIZE) -> np.ndarray:

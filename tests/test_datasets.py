@@ -10,6 +10,7 @@ from PIL import Image
 
 from shoekit.data.datasets import ShoeCrops, eval_transform, load_image_rgb, train_transform
 from shoekit.errors import ImageError, ManifestError
+from tests.conftest import png_header_only
 
 
 def halves(size: int = 16) -> np.ndarray:
@@ -28,10 +29,28 @@ def test_load_image_rgb_converts_modes(tmp_path, mode):
     assert image.shape == (16, 16, 3) and image.dtype == np.uint8
 
 
+BLOCK = 8  # px: a 2×2 test pattern drawn as 16×16, the image policy's smallest image
+
+
+def blocks(pixels: np.ndarray) -> np.ndarray:
+    """`pixels` (H, W[, C]) with every pixel repeated as a BLOCK × BLOCK square."""
+    return pixels.repeat(BLOCK, axis=0).repeat(BLOCK, axis=1)
+
+
+def test_images_outside_the_size_policy_are_refused_before_decoding(tmp_path):
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "dot.png")
+    with pytest.raises(ImageError, match=r"dot\.png: 1×1 px is too small \(at least 16 px a side\)"):
+        load_image_rgb(tmp_path / "dot.png")
+    huge = png_header_only(tmp_path / "huge.png", 12_000, 12_000)
+    with pytest.raises(ImageError, match=r"huge\.png: 12000×12000 px \(144\.0 megapixels\) is over the "
+                       r"50-megapixel limit"):
+        load_image_rgb(huge)
+
+
 def test_sixteen_bit_grayscale_is_scaled_not_clipped(tmp_path):
     values = np.array([[0, 257 * 100], [65535, 257 * 255]], np.uint16)
-    Image.fromarray(values).save(tmp_path / "deep.png")
-    image = load_image_rgb(tmp_path / "deep.png")
+    Image.fromarray(blocks(values)).save(tmp_path / "deep.png")
+    image = load_image_rgb(tmp_path / "deep.png")[::BLOCK, ::BLOCK]
     assert image[..., 0].tolist() == [[0, 100], [255, 255]]
     assert (image[..., 0] == image[..., 2]).all()
 
@@ -40,8 +59,8 @@ def test_alpha_is_composited_over_black(tmp_path):
     rgba = np.zeros((2, 2, 4), np.uint8)
     rgba[..., :3] = 200
     rgba[0, 0, 3], rgba[0, 1, 3], rgba[1, :, 3] = 0, 255, 128
-    Image.fromarray(rgba).save(tmp_path / "cut.png")
-    image = load_image_rgb(tmp_path / "cut.png")
+    Image.fromarray(blocks(rgba)).save(tmp_path / "cut.png")
+    image = load_image_rgb(tmp_path / "cut.png")[::BLOCK, ::BLOCK]
     assert image[0, 0].tolist() == [0, 0, 0] and image[0, 1].tolist() == [200, 200, 200]
     assert image[1, 0].tolist() == [100, 100, 100]
 

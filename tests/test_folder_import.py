@@ -49,14 +49,15 @@ def test_import_writes_a_valid_manifest_in_place(tmp_path):
 def test_skipped_inputs_are_reported(tmp_path):
     result = import_folder(collection(tmp_path / "shoes"))
     text = "\n".join(result.warnings)
-    assert "broken.jpg: skipped" in text and "tiny.png: skipped" in text and "4x4 px" in text
+    assert "broken.jpg: skipped" in text and "tiny.png: skipped" in text and "4×4 px is too small" in text
     assert "lonely: identity skipped, it has 1 usable image(s) and needs 2" in text
     assert len(result.warnings) == 3
 
 
 def test_split_is_seeded(tmp_path):
     root = collection(tmp_path / "shoes")
-    splits = [import_folder(root, seed=seed).manifest["split"].tolist() for seed in (0, 0, 1, 2)]
+    splits = [import_folder(root, seed=seed, overwrite=True).manifest["split"].tolist()
+              for seed in (0, 0, 1, 2)]
     assert splits[0] == splits[1]
     assert any(other != splits[0] for other in splits[2:])
 
@@ -67,6 +68,23 @@ def test_import_to_another_folder_copies_images(tmp_path):
     assert not (root / "manifest.csv").exists()
     assert validate_dataset(tmp_path / "copy") == []
     assert (result.manifest["split"] == "query").sum() == 2 * 3
+
+
+def test_an_existing_manifest_is_kept_without_overwrite(tmp_path):
+    root = collection(tmp_path / "shoes")
+    import_folder(root, seed=0)
+    edited = (root / "manifest.csv").read_text() + "# hand edit\n"
+    (root / "manifest.csv").write_text(edited)
+    with pytest.raises(ManifestError, match="manifest.csv: already exists.*--overwrite"):
+        import_folder(root, seed=1)  # in place again, another split
+    assert (root / "manifest.csv").read_text() == edited
+    dataset = tmp_path / "dataset"
+    import_folder(collection(tmp_path / "other"), dataset)
+    before = (dataset / "manifest.csv").read_bytes()
+    with pytest.raises(ManifestError, match="already exists"):
+        import_folder(root, dataset)  # --out an existing dataset
+    assert (dataset / "manifest.csv").read_bytes() == before
+    assert import_folder(root, dataset, overwrite=True).manifest_file == dataset / "manifest.csv"
 
 
 def test_too_few_identities_is_an_error(tmp_path):

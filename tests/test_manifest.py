@@ -24,11 +24,11 @@ def write_csv(root: Path, text: str) -> Path:
 def write_images(root: Path, paths: list[str]) -> None:
     for path in paths:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.full((8, 8, 3), 128, np.uint8)).save(root / path)
+        Image.fromarray(np.full((16, 16, 3), 128, np.uint8)).save(root / path)
 
 
 def dataset(root: Path, rows: list[tuple[str, str, str]]) -> Path:
-    """A folder with 8x8 images for `rows` of (path, identity, split)."""
+    """A folder with 16x16 images for `rows` of (path, identity, split)."""
     write_images(root, [path for path, _, _ in rows])
     body = "".join(f"{path},{identity},{split}\n" for path, identity, split in rows)
     return write_csv(root, "path,identity,split\n" + body)
@@ -116,6 +116,25 @@ def test_missing_image_names_row_and_file(tmp_path):
     (root / "manifest.csv").write_text("path,identity,split\na.png,x,train\ngone.png,x,train\n")
     with pytest.raises(ManifestError, match=r"row 1 \(line 3\): image .*gone\.png does not exist"):
         validate_dataset(root)
+
+
+def test_a_link_out_of_the_folder_is_refused_and_links_inside_are_read(tmp_path):
+    outside = tmp_path / "elsewhere"
+    write_images(outside, ["secret.png"])
+    root = dataset(tmp_path / "data", [("a.png", "x", "train"), ("b/c.png", "x", "train")])
+    (root / "inside.png").symlink_to(root / "b/c.png")
+    (root / "manifest.csv").write_text("path,identity,split\na.png,x,train\ninside.png,x,train\n")
+    assert validate_dataset(root) == []
+    (root / "escape.png").symlink_to(outside / "secret.png")
+    (root / "linked").symlink_to(outside, target_is_directory=True)
+    (root / "manifest.csv").write_text("path,identity,split\na.png,x,train\nescape.png,x,train\n"
+                                       "linked/secret.png,x,train\n")
+    with pytest.raises(ManifestError, match=r"(?s)row 1 \(line 3\): image .*escape\.png is a link to "
+                       r".*secret\.png, outside the dataset folder.*row 2 \(line 4\)"):
+        validate_dataset(root)
+    (tmp_path / "alias").symlink_to(root / "b", target_is_directory=True)  # the dataset folder itself a link
+    (root / "b/manifest.csv").write_text("path,identity,split\nc.png,x,train\n")
+    assert validate_dataset(tmp_path / "alias") == []
 
 
 def test_unreadable_image_only_checked_when_asked(tmp_path):

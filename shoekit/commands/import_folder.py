@@ -6,6 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from shoekit.data.image_policy import MIN_SIDE
+
 log = logging.getLogger(__name__)
 
 
@@ -27,8 +29,11 @@ def register(subparsers) -> None:
                         help="share of identities used for training (the rest are test identities)")
     parser.add_argument("--queries-per-identity", type=int, default=1, metavar="N",
                         help="query images per test identity (the others go to the gallery)")
-    parser.add_argument("--min-size", type=int, default=16, metavar="PX",
+    parser.add_argument("--min-size", type=int, default=MIN_SIDE, metavar="PX",
                         help="skip images smaller than this many px on a side")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a manifest.csv already in the destination (its split and hand "
+                        "edits are lost)")
     parser.set_defaults(func=run)
 
 
@@ -36,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
     from shoekit.data.folder_import import import_folder
 
     result = import_folder(args.root, args.out, seed=args.seed, train_fraction=args.train_fraction,
-                           queries_per_identity=args.queries_per_identity, min_size=args.min_size)
+                           queries_per_identity=args.queries_per_identity, min_size=args.min_size,
+                           overwrite=args.overwrite)
     counts = result.manifest.groupby("split")["identity"].agg(["size", "nunique"])
     parts = ", ".join(f"{split} {int(row['size'])} images/{int(row['nunique'])} identities"
                       for split, row in counts.iterrows())

@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from shoekit.data.image_policy import MIN_SIDE
 from shoekit.errors import ImageError
 
 Point = tuple[float, float]
 
-MIN_SIDE_PX = 16          # smaller cut-outs carry no usable detail
 MIN_OPAQUE_PX = 32        # fewer opaque pixels than this counts as an empty mask
 OPAQUE_LEVEL = 128        # alpha at or above this is "shoe" when measuring the mask
 BACKGROUND_TOLERANCE = 30.0  # RGB distance from the border colour still counted as background
@@ -57,9 +57,9 @@ def load_cutout(path: str | Path) -> Cutout:
     except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as error:
         raise ImageError(f"{path}: cannot read the image ({error}); re-export it as PNG") from None
     height, width = rgba.shape[:2]
-    if min(height, width) < MIN_SIDE_PX:
+    if min(height, width) < MIN_SIDE:
         raise ImageError(f"{path}: image is {width}×{height} px; a cut-out needs at least "
-                         f"{MIN_SIDE_PX} px a side, use a larger image")
+                         f"{MIN_SIDE} px a side, use a larger image")
     if not has_alpha or rgba[..., 3].min() == 255:
         rgba[..., 3] = _mask_plain_background(rgba[..., :3], path)
     if int((rgba[..., 3] >= OPAQUE_LEVEL).sum()) < MIN_OPAQUE_PX:

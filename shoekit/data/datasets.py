@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +13,8 @@ import torchvision.transforms.v2 as transforms
 from PIL import Image
 
 from shoekit.data.align import align as align_toe_heel
-from shoekit.data.manifest import KEYPOINT_COLUMNS, SPLITS, read_manifest, row_label
+from shoekit.data.image_policy import size_problem
+from shoekit.data.manifest import KEYPOINT_COLUMNS, SPLITS, escape_problem, read_manifest, row_label
 from shoekit.errors import ImageError, ManifestError
 
 SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
@@ -23,13 +25,18 @@ def load_image_rgb(path: str | Path) -> np.ndarray:
 
     Grayscale, palette, CMYK and 16-bit images are converted; an alpha channel is composited
     over black (transparent pixels become black, whatever colour they stored). Raises
-    ImageError naming the file when it is missing or cannot be decoded.
+    ImageError naming the file when it is missing, cannot be decoded, or its size is outside
+    `shoekit.data.image_policy` (checked before decoding).
     """
     path = Path(path)
     try:
-        with Image.open(path) as image:
-            image.load()
-            return to_rgb(image)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # size_problem decides
+            with Image.open(path) as image:
+                if why := size_problem(*image.size):
+                    raise ImageError(f"{path}: {why}, or remove its manifest row")
+                image.load()
+                return to_rgb(image)
     except FileNotFoundError as error:
         raise ImageError(f"{path}: image file not found; restore it or remove its manifest "
                          "row") from error
@@ -110,6 +117,7 @@ class ShoeCrops(torch.utils.data.Dataset):
                  align: bool = True, label_map: dict[str, int] | None = None, cache: bool = False,
                  identities: Sequence[str] | None = None):
         self.root = Path(root)
+        self.folder = self.root.resolve()
         if isinstance(splits, str):
             splits = (splits,)
         unknown = [split for split in splits if split not in SPLITS]
@@ -150,8 +158,11 @@ class ShoeCrops(torch.utils.data.Dataset):
         return len(self.rows)
 
     def image_path(self, index: int) -> Path:
-        """The image file of item `index`."""
-        return self.root / self.rows["path"].iat[index]
+        """The image file of item `index`; ImageError if it is a link leading out of the folder."""
+        path = self.root / self.rows["path"].iat[index]
+        if why := escape_problem(path, self.folder):
+            raise ImageError(f"{row_label(self.root / 'manifest.csv', int(self.rows['row'].iat[index]))}: {why}")
+        return path
 
     def load(self, index: int) -> np.ndarray:
         """Item `index`'s image before `transform`: (H, W, 3) uint8, aligned when `align` applies."""

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from tqdm import tqdm
 
-from shoekit.data.manifest import image_problem, write_manifest
+from shoekit.data.image_policy import MIN_SIDE
+from shoekit.data.manifest import MANIFEST_NAME, image_problem, write_manifest
 from shoekit.errors import ImageError, ManifestError
 
 log = logging.getLogger(__name__)
@@ -55,17 +55,13 @@ def list_identity_images(root: Path) -> dict[str, list[str]]:
 
 def readable_images(root: Path, images: dict[str, list[str]],
                     min_size: int) -> tuple[dict[str, list[str]], list[str]]:
-    """Drop images PIL cannot decode or smaller than min_size px on a side; warn for each."""
+    """Drop images PIL cannot decode, smaller than min_size px on a side or over the image
+    policy's pixel limit; warn for each."""
     kept: dict[str, list[str]] = {identity: [] for identity in images}
     warnings = []
     pairs = [(identity, path) for identity, paths in images.items() for path in paths]
     for identity, path in tqdm(pairs, desc="checking images", unit="image", leave=False):
-        why = image_problem(root / path)
-        if why is None:
-            with Image.open(root / path) as image:
-                if min(image.size) < min_size:
-                    why = f"{image.size[0]}x{image.size[1]} px, below {min_size} px"
-        if why:
+        if why := image_problem(root / path, min_side=min_size):
             warnings.append(f"{root / path}: skipped, cannot use this image ({why})")
         else:
             kept[identity].append(path)
@@ -86,15 +82,22 @@ def split_identities(identities: list[str], train_fraction: float,
 
 def import_folder(root: str | Path, out: str | Path | None = None, *, seed: int = 0,
                   train_fraction: float = 0.5, queries_per_identity: int = 1,
-                  min_size: int = 16) -> ImportResult:
+                  min_size: int = MIN_SIDE, overwrite: bool = False) -> ImportResult:
     """Write a manifest for `root/<identity>/<image>` with a seeded split by identity.
 
     Identities with fewer than `queries_per_identity + 1` usable images cannot be tested and
     are skipped, as are images that do not decode or are smaller than `min_size` px: each is
     reported in `warnings` (and logged). Raises ManifestError when fewer than two identities
-    remain. Paths in the manifest are `<identity>/<file>`.
+    remain. Paths in the manifest are `<identity>/<file>`. A manifest already at the destination
+    (ROOT itself without `out`) is replaced only with `overwrite`: it may hold hand edits or a
+    built dataset; nothing is written otherwise.
     """
     root = Path(root)
+    destination = root if out is None else Path(out)
+    existing = destination / MANIFEST_NAME
+    if existing.exists() and not overwrite:
+        raise ManifestError(f"{existing}: already exists (a dataset, or an earlier import with its split "
+                            "and any hand edits); pass --overwrite to replace it, or choose another --out")
     images, warnings = readable_images(root, list_identity_images(root), min_size)
     needed = queries_per_identity + 1
     for identity, paths in images.items():
@@ -115,7 +118,6 @@ def import_folder(root: str | Path, out: str | Path | None = None, *, seed: int 
         records += [(path, identity, "query" if i in queries else "gallery")
                     for i, path in enumerate(paths)]
     table = pd.DataFrame(records, columns=["path", "identity", "split"])
-    destination = root if out is None else Path(out)
     destination.mkdir(parents=True, exist_ok=True)
     if destination.resolve() != root.resolve():
         copy_images(root, destination, table["path"])

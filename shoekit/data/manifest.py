@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
 from PIL import Image
 
+from shoekit.data.image_policy import MIN_SIDE, size_problem
 from shoekit.errors import ManifestError
 
 MANIFEST_NAME = "manifest.csv"
@@ -184,25 +186,44 @@ def duplicate_path_problems(path: Path, table: pd.DataFrame) -> list[str]:
 
 
 def file_problems(root: Path, table: pd.DataFrame, check_images: bool) -> list[str]:
-    """Rows whose image file is missing or (with `check_images`) cannot be decoded."""
+    """Rows whose image file is missing, reached through a link that leads out of the dataset
+    folder, or (with `check_images`) cannot be decoded."""
     path = manifest_path(root)
+    inside = root.resolve()
     problems = []
     for row, value in enumerate(table["path"]):
         image_path = root / value
         if not image_path.is_file():
             problems.append(f"{row_label(path, row)}: image {image_path} does not exist; "
                             "restore the file or delete the row")
+        elif why := escape_problem(image_path, inside):
+            problems.append(f"{row_label(path, row)}: {why}")
         elif check_images and (why := image_problem(image_path)):
             problems.append(f"{row_label(path, row)}: image {image_path} cannot be read "
                             f"({why}); replace the file or delete the row")
     return problems
 
 
-def image_problem(image_path: Path) -> str | None:
-    """Why PIL cannot fully decode `image_path`, or None if it can."""
+def escape_problem(image_path: Path, folder: Path) -> str | None:
+    """Why `image_path` may not be read as part of the dataset in `folder` (already resolved):
+    a link leading out of it, with the fix; None when the file really lies inside."""
+    target = image_path.resolve()
+    if target.is_relative_to(folder):
+        return None
+    return (f"image {image_path} is a link to {target}, outside the dataset folder {folder}; copy "
+            "the file into the folder (shoekit reads no file outside a dataset)")
+
+
+def image_problem(image_path: Path, min_side: int = MIN_SIDE) -> str | None:
+    """Why `image_path` cannot be used (PIL cannot fully decode it, or its size is outside
+    `shoekit.data.image_policy`, checked before decoding), or None if it can."""
     try:
-        with Image.open(image_path) as image:
-            image.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # size_problem decides
+            with Image.open(image_path) as image:
+                if why := size_problem(*image.size, min_side=min_side):
+                    return why
+                image.load()
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         return str(error) or type(error).__name__
     return None
