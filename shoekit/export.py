@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from shoekit.errors import CheckpointError
 from shoekit.index.source import model_fingerprint
 from shoekit.models import FeatureExtractor, feature_dim
 from shoekit.models.heads import check_head
+from shoekit.outputs import check_output_file
 from shoekit.runs import atomic_write, load_run
 
 log = logging.getLogger(__name__)
@@ -77,8 +77,7 @@ def export_onnx(run_dir: str | Path, head: str = "max", out: str | Path | None =
     check_head(head)
     run = load_run(run_dir)
     out = Path(out) if out is not None else default_export_path(run_dir, head)
-    if out.exists() and not overwrite:
-        raise CheckpointError(f"{out} exists; choose another --out or pass --overwrite")
+    check_output_file(out, overwrite)
     extractor = FeatureExtractor(run.model.float().eval(), head).eval()
     size = run.config.image_size
     example = torch.rand(2, 3, size, size)

@@ -98,6 +98,27 @@ def test_existing_output_needs_overwrite(procedural_build, tmp_path):
     assert folder_bytes(out) == folder_bytes(procedural_build.out)
 
 
+def test_a_stopped_build_is_named_incomplete_and_rebuilt_with_overwrite(procedural_build, tmp_path,
+                                                                       monkeypatch):
+    out = tmp_path / "stopped"
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the build were stopped while the crops are rendered
+
+    with monkeypatch.context() as patch:
+        patch.setattr("shoekit.data.builder.manifest_table", killed)
+        with pytest.raises(KeyboardInterrupt):
+            build_dataset(smoke(out))
+    assert (out / ".make-dataset-in-progress").is_file() and not (out / "manifest.csv").exists()
+    with pytest.raises(ShoekitError, match="stopped: holds an incomplete dataset .*--overwrite to rebuild"):
+        build_dataset(smoke(out))
+    build_dataset(smoke(out, overwrite=True))
+    assert folder_bytes(out) == folder_bytes(procedural_build.out)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ShoekitError, match="is a file, not a folder"):
+        build_dataset(smoke(tmp_path / "file" / "data"))
+
+
 def test_trajectory_views_keep_queries_apart_and_neighbours_out():
     policy = TrajectoryViews(exclusion=5, min_gap=20)
     views = [str(v) for v in range(60)]

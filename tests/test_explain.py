@@ -234,6 +234,13 @@ def test_explain_command_writes_panels_for_an_index_and_a_path(trained_run, tmp_
     written = sorted(path.name for path in out.iterdir())
     assert written == ["explanation.png", "matches.csv", "pair_01.png", "pair_02.png"]
     assert "explained query 0" in capsys.readouterr().out.strip().splitlines()[-1]
+    before = {path.name: path.stat().st_mtime_ns for path in out.iterdir()}
+    assert main(["explain", str(trained_run), "--query", "1", "--top", "1", "--out", str(out)]) == 2
+    assert "already holds files; pass --overwrite" in capsys.readouterr().err
+    assert {path.name: path.stat().st_mtime_ns for path in out.iterdir()} == before
+    assert main(["explain", str(trained_run), "--query", "1", "--top", "1", "--out", str(out), "--overwrite",
+                 "--layer", "layer3.5", "--tile", "48"]) == 0
+    assert sorted(path.name for path in out.iterdir()) == ["explanation.png", "matches.csv", "pair_01.png"]
     query_path = tmp_path / "my query.png"
     shutil.copy(load_evaluation(trained_run, "max").queries.image_path(3), query_path)
     assert main(["explain", str(trained_run), "--query", str(query_path), "--top", "1", "--head", "avg",

@@ -7,7 +7,7 @@ import onnx
 import pytest
 import torch
 
-from shoekit.errors import CheckpointError
+from shoekit.errors import CheckpointError, SettingsError
 from shoekit.export import PARITY_MIN_COSINE, cosine_similarities, default_export_path, export_onnx
 from shoekit.index.source import model_fingerprint
 from shoekit.models import FeatureExtractor
@@ -82,6 +82,9 @@ def test_a_corrupt_onnx_file_is_named_and_an_export_is_not_overwritten(exported,
     with pytest.raises(CheckpointError, match="broken.onnx: onnxruntime cannot load it.*export it again"):
         OnnxFeatureModel(broken)
     before = report.path.stat().st_mtime_ns
-    with pytest.raises(CheckpointError, match="exists.*--overwrite"):
+    with pytest.raises(SettingsError, match="already exists; pass --overwrite"):
         export_onnx(run, "max", exporter="torchscript")
     assert report.path.stat().st_mtime_ns == before
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SettingsError, match=r"--out .*file/model\.onnx: .*file is a file, not a folder"):
+        export_onnx(run, "max", out=tmp_path / "file" / "model.onnx", exporter="torchscript")

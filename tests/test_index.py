@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from shoekit.data import ShoeCrops
+from shoekit.errors import SettingsError
 from shoekit.evaluate import evaluate_head
 from shoekit.index import (FeatureSource, GalleryIndex, GalleryIndexError, IndexSettings,
                            topk_rank_metrics)
@@ -150,7 +151,7 @@ def test_an_existing_index_is_never_overwritten_by_accident(tmp_path):
     gallery, _ = clustered(60, 9)
     path = GalleryIndex.build(gallery, SOURCE, IndexSettings(kind="flat")).save(tmp_path / "g.index")
     before = path.read_bytes()
-    with pytest.raises(GalleryIndexError, match="exists.*--overwrite"):
+    with pytest.raises(SettingsError, match="already exists; pass --overwrite"):
         GalleryIndex.build(gallery[:30], SOURCE, IndexSettings(kind="flat")).save(path)
     assert path.read_bytes() == before
 
@@ -240,6 +241,11 @@ def test_cli_build_search_and_refuse_another_model(quick_run, tmp_path, capsys):
     assert code == 0, err
     assert "searched 6 queries against 15 gallery crops (hnsw): Rank-1" in out
     assert (tmp_path / "matches.csv").read_text().count("\n") == 6 * 3 + 1
+    matches = (tmp_path / "matches.csv").read_bytes()
+    code, out, err = shoekit(capsys, "index", "search", index_path, "--run", quick_run, "--data", data,
+                             "--top-k", "1", "--out", tmp_path / "matches.csv", "--no-bf16")
+    assert code == 2 and "matches.csv: already exists; pass --overwrite" in err
+    assert (tmp_path / "matches.csv").read_bytes() == matches
 
     other = tmp_path / "other_run"
     copy_run(quick_run, other, ignore=shutil.ignore_patterns("eval"))

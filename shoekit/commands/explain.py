@@ -28,6 +28,9 @@ def register(subparsers) -> None:
     parser.add_argument("--top", type=int, default=5,
                         help="number of best matches to explain (default: %(default)s)")
     parser.add_argument("--out", required=True, type=Path, help="folder for the PNG panels (created)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into an --out folder that already holds files (an earlier "
+                        "explanation there is replaced)")
     parser.add_argument("--head", choices=HEADS, default="max",
                         help="feature head the similarity is taken on (default: %(default)s)")
     parser.add_argument("--method", choices=tuple(CAM_METHOD_CLASSES), default=DEFAULT_METHOD,
@@ -55,10 +58,12 @@ def run(args: argparse.Namespace) -> int:
     from shoekit.figures.panels import explanation_sheet, pair_sheet
     from shoekit.figures.sheet import save_png
     from shoekit.query_image import load_query_image
+    from shoekit.outputs import check_output_folder
     from shoekit.runs import load_run, write_text
 
     if args.top < 1:
         return fail(f"--top must be at least 1, not {args.top}")
+    check_output_folder(args.out, args.overwrite)
     trained = load_run(args.run)
     layers = target_layer_names(trained.model)
     if args.layer not in layers:
@@ -87,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
              len(positions), args.method, args.layer, args.head)
     explanation = explainer.explain_query(query, matches, distances=distances, identities=identities,
                                           query_identity=query_identity)
+    for stale in args.out.glob("pair_*.png"):  # an earlier explanation's panels (--overwrite)
+        stale.unlink()
     save_png(args.out / "explanation.png", explanation_sheet(explanation, args.tile))
     for pair in explanation.pairs:
         save_png(args.out / f"pair_{pair.rank:02d}.png", pair_sheet(pair, args.method, args.tile))

@@ -99,6 +99,7 @@ def register(subparsers) -> None:
     search.add_argument("--query-split", default="query", help="split of --data used as queries (default: %(default)s)")
     search.add_argument("--top-k", type=int, default=10, help="matches per query (default: %(default)s)")
     search.add_argument("--out", type=Path, help="also write all matches to this CSV file")
+    search.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     search.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
                         help="bf16 autocast + channels_last where supported (default: %(default)s)")
     search.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' (default: %(default)s)")
@@ -128,12 +129,15 @@ def run_search(args: argparse.Namespace) -> int:
 
     from shoekit.errors import ShoekitError
     from shoekit.index import GalleryIndex, query_features
+    from shoekit.outputs import check_output_file
     from shoekit.runs import write_text
 
     if bool(args.images) == bool(args.data):
         raise ShoekitError("give query images with --image PATH (repeatable) or a dataset with --data DIR")
     if args.top_k < 1:
         raise ShoekitError(f"--top-k must be at least 1, not {args.top_k}")
+    if args.out:
+        check_output_file(args.out, args.overwrite)
     index = GalleryIndex.load(args.index)
     queries, source, names, identities = query_features(args.run, index.source.head, args.images, args.data,
                                                         args.query_split, bf16=args.bf16, device=args.device)

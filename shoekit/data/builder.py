@@ -49,11 +49,13 @@ from shoekit.data.manifest import (MANIFEST_NAME, SPLITS, path_problem, raise_pr
 from shoekit.data.online import CutoutRecord, record_path
 from shoekit.data.procedural import VIEWS, ShoeType, make_shoe_types, render_cutout
 from shoekit.errors import ImageError, ManifestError, ShoekitError
+from shoekit.outputs import check_parents
 
 log = logging.getLogger(__name__)
 
 STATS_NAME = "stats.json"
 IMAGES_DIR = "images"
+IN_PROGRESS = ".make-dataset-in-progress"  # present while a build writes the folder
 SIDE_VIEWS = ("left", "right")
 FRONT_VIEWS = ("front", "three_quarter")
 QUALITY_VALUES = ("ok", "low")
@@ -452,16 +454,25 @@ def query_gallery_specs(identity: str, plan: QueryPlan, gallery_crops: int, seed
 # ---- the build -------------------------------------------------------------------------------
 
 def prepare_out(out: Path, overwrite: bool) -> None:
-    """Create `out`; an earlier build there (manifest, stats, images/) needs `overwrite`."""
-    earlier = [out / MANIFEST_NAME, out / STATS_NAME, out / IMAGES_DIR, record_path(out)]
-    if any(path.exists() for path in earlier):
+    """Create `out` and mark it as being built (`IN_PROGRESS`, removed once manifest.csv, written
+    last, is in place); an earlier build there, finished or stopped, needs `overwrite`."""
+    check_parents(out, "--out")
+    if out.exists() and not out.is_dir():
+        raise ShoekitError(f"{out}: is a file, not a folder; choose another --out folder")
+    marker = out / IN_PROGRESS
+    earlier = [out / MANIFEST_NAME, out / STATS_NAME, record_path(out), marker]
+    if any(path.exists() for path in earlier) or (out / IMAGES_DIR).exists():
         if not overwrite:
+            if marker.exists() or not earlier[0].exists():
+                raise ShoekitError(f"{out}: holds an incomplete dataset (a make-dataset that was stopped "
+                                   "before writing manifest.csv); pass --overwrite to rebuild it")
             raise ShoekitError(f"{out}: already holds a dataset; pass --overwrite to replace "
                                "it or choose another --out folder")
         shutil.rmtree(out / IMAGES_DIR, ignore_errors=True)
-        for path in (earlier[0], earlier[1], earlier[3]):
+        for path in earlier:
             path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
+    marker.write_text("shoekit make-dataset is writing this folder; manifest.csv comes last\n")
 
 
 def build_dataset(options: BuildOptions) -> BuildResult:
@@ -490,13 +501,14 @@ def build_dataset(options: BuildOptions) -> BuildResult:
                           {i: len(s) for i, s in specs.items()}, options.workers,
                           "rendering crops", "crop", options.progress)
     manifest = manifest_table(specs, keypoints)
-    write_manifest(manifest, out)
     warnings = [f"cut-out {key} left out: {why}" for key, why in unreadable.items()]
     warnings += [f"identity {identity} skipped: {why}" for identity, why in skipped.items()]
     warnings += validate_dataset(out, manifest, check_images=False)
     stats = build_stats(options, preset, policy, source, pools, skipped, unreadable, manifest)
     (out / STATS_NAME).write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
     record_path(out).write_text(training_record(options, grouped, pools["train"]).to_json())
+    write_manifest(manifest, out)  # last: a folder with manifest.csv and no IN_PROGRESS is complete
+    (out / IN_PROGRESS).unlink()
     for warning in warnings:
         log.warning(warning)
     return BuildResult(out, manifest, stats, warnings)

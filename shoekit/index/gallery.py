@@ -25,6 +25,7 @@ from shoekit.index.pca import Pca
 from shoekit.index.settings import IndexSettings
 from shoekit.index.source import FeatureSource
 from shoekit.metrics import l2_normalize
+from shoekit.outputs import check_output_file
 from shoekit.runs import atomic_write
 
 FORMAT = "shoekit-gallery-index"
@@ -123,9 +124,7 @@ class GalleryIndex:
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the index to `path` atomically; refuses to replace a file unless `overwrite`."""
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise GalleryIndexError(f"{path} exists; choose another --out or pass --overwrite")
+        path = check_output_file(path, overwrite)
         arrays = {"meta": np.array(json.dumps(self.metadata())), "rows": self.rows,
                   "identities": self.identities, "paths": self.paths, "engine": self.engine.to_array()}
         if self.pca is not None:

@@ -23,6 +23,7 @@ from shoekit.index.settings import IndexSettings
 from shoekit.index.source import FeatureSource, model_fingerprint
 from shoekit.models import feature_dim
 from shoekit.models.heads import check_head
+from shoekit.outputs import check_output_file
 from shoekit.precision import bf16_supported, resolve_device
 from shoekit.runs import TrainedRun, load_run
 
@@ -44,9 +45,7 @@ def build_run_index(run_dir: str | Path, head: str, out: str | Path, data: str |
                     progress: bool = True) -> GalleryIndex | None:
     """Extract `head` features of the `splits` rows of `data` (default: the run's dataset) with the
     run's model, index and save them to `out`. Returns the index (None on ranks other than 0)."""
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise GalleryIndexError(f"{out} exists; choose another --out or pass --overwrite")
+    out = check_output_file(out, overwrite)
     run = load_run(run_dir)
     data = data or run.config.data
     gallery = ShoeCrops(data, list(splits), transform=eval_transform(run.config.image_size), align=run.config.align)
