@@ -110,6 +110,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config") -> "TrainConfig":
+        if not isinstance(values, dict):
+            raise CheckpointError(f"{source}: not a run config (a JSON object of training settings, as "
+                                  f"shoekit train writes it, was expected; found a {type(values).__name__}); "
+                                  "restore the run's config.json or retrain")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -122,6 +126,6 @@ class TrainConfig:
         path = Path(path)
         try:
             values = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise CheckpointError(f"{path}: cannot read the run's config ({error})") from error
         return cls.from_dict(values, source=str(path))

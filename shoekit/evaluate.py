@@ -24,6 +24,7 @@ torchrun each process extracts one shard and rank 0 ranks and writes.
 
 from __future__ import annotations
 
+import json
 import logging
 from functools import partial
 from pathlib import Path
@@ -149,6 +150,20 @@ def evaluate_head(out_dir: Path, query_feats, gallery_feats, query: ShoeCrops, g
     return summary
 
 
+def check_same_data(eval_dir: Path, data, data_hash: str) -> None:
+    """SettingsError when `eval_dir` holds an evaluation made on another dataset than `data`
+    (by manifest hash): replacing it silently would make explain use other crops."""
+    path = eval_dir / "metrics.json"
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # none yet, or unreadable: nothing worth keeping
+    if isinstance(earlier, dict) and earlier.get("manifest_hash", data_hash) != data_hash:
+        raise SettingsError(f"{eval_dir}: holds an evaluation on {earlier.get('data', 'other data')} "
+                            f"(another manifest than {data}); pass --overwrite to replace it (explain and "
+                            "the workbench then use the new data), or evaluate a copy of the run folder")
+
+
 def check_finite(features: dict[str, np.ndarray], split: str, crops: ShoeCrops, run_dir) -> None:
     """CheckpointError naming the run when any head's (N, D) features hold NaN or inf: ranking
     them would order the gallery arbitrarily and still report believable metrics."""
@@ -198,7 +213,8 @@ def evaluate_run(run_dir: str | Path, heads=None, metric: str = "cosine", data: 
                  batch_size: int = 128, bf16: bool = True, same_camera_junk: bool = False,
                  device: str = "auto", progress: bool = True, backend: str = "torch", onnx_models=(),
                  index: IndexSettings | None = IndexSettings(), index_depth: int = 1000,
-                 rerank: bool = False, query_expansion: int = 0, compile: bool = False) -> dict[str, dict]:
+                 rerank: bool = False, query_expansion: int = 0, compile: bool = False,
+                 overwrite: bool = False) -> dict[str, dict]:
     """Evaluate a trained run on its dataset (or `data`) for every head; returns {name: summary}.
 
     `heads`: None for every head (torch) or every exported head (onnx); `onnx_models`: ONNX
@@ -206,6 +222,8 @@ def evaluate_run(run_dir: str | Path, heads=None, metric: str = "cosine", data: 
     `query_expansion` K > 0 (average query expansion) and `rerank` (k-reciprocal re-ranking,
     exact ranking only) store results under `eval_name(head, K, rerank)`, e.g. `max+qe5+rr`.
     `compile`: extract with `torch.compile` (torch backend; worth it for large galleries).
+    An evaluation of the same name made on other data (another manifest) is replaced only with
+    `overwrite` (SettingsError before any work otherwise): explain and the workbench read it.
     """
     run = load_run(run_dir)
     data = data or run.config.data
@@ -224,6 +242,10 @@ def evaluate_run(run_dir: str | Path, heads=None, metric: str = "cosine", data: 
     use_bf16 = backend == "torch" and bf16 and bf16_supported(context.device)
     heads, extract = feature_extraction(run, heads, backend, onnx_models, batch_size, context.device, use_bf16,
                                         progress and context.is_main, compile)
+    data_hash = manifest_hash(data)
+    if not overwrite:
+        for head in heads:
+            check_same_data(Path(run_dir) / EVAL_DIR / eval_name(head, query_expansion, rerank), data, data_hash)
     log.info("extracting features: %d queries, %d gallery + distractor crops", len(query), len(gallery))
     query_feats = context.extract(extract, query)
     gallery_feats = context.extract(extract, gallery)
@@ -231,7 +253,6 @@ def evaluate_run(run_dir: str | Path, heads=None, metric: str = "cosine", data: 
         return context.broadcast(None)
     for split, feats, crops in (("query", query_feats, query), ("gallery", gallery_feats, gallery)):
         check_finite(feats, split, crops, run_dir)
-    data_hash = manifest_hash(data)
     precision = "onnx-fp32" if backend == "onnx" else "bf16" if use_bf16 else "fp32"
     results = {}
     for head in heads:

@@ -34,6 +34,7 @@ from shoekit.distributed import DistContext, init_distributed
 from shoekit.errors import CheckpointError, ShoekitError, TrainingError
 from shoekit.losses import ReidLoss
 from shoekit.models import build_model
+from shoekit.outputs import check_parents
 from shoekit.precision import autocast, bf16_supported, compiled, to_device
 from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, FORMAT_VERSION, LOG_FILE, SNAPSHOT_DIR,
                           load_checkpoint, load_weights, save_checkpoint, update_metrics, write_text)
@@ -222,6 +223,10 @@ def prepare_run(config: TrainConfig, run_dir: Path, resume: bool) -> tuple[Train
     """The config to use and the checkpoint to resume from (None for a fresh run); writes nothing
     (`start_run` does, once the data and the model are known to be usable)."""
     checkpoint_path = run_dir / CHECKPOINT_FILE
+    check_parents(run_dir, "--resume" if resume else "--out")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise CheckpointError(f"{run_dir}: is a file, not a run folder; choose another "
+                              f"{'--resume' if resume else '--out'} folder")
     if resume:
         config = TrainConfig.load(run_dir / CONFIG_FILE)
         return config, (load_checkpoint(checkpoint_path) if checkpoint_path.exists() else None)

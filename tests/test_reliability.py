@@ -4,6 +4,7 @@ success or a clear ShoekitError naming the file, the row or the option, with not
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -61,3 +62,48 @@ def test_training_and_evaluation_apply_the_image_policy(tiny_dataset, trained_ru
     run = copy_run(trained_run, tmp_path / "evaluated", ignore=lambda *_: ["eval"])
     with pytest.raises(ImageError, match=rf"id4/0\.png: {expected}"):
         evaluate_run(run, data=str(tiny_dataset), progress=False)
+
+
+def test_evaluating_on_other_data_keeps_the_runs_own_evaluation(trained_run, tiny_dataset, tmp_path, capsys):
+    run = copy_run(trained_run, tmp_path / "run")
+    own = (run / "eval/max/metrics.json").read_text()
+    other = tiny_dataset  # the same crops under another manifest: one row fewer
+    lines = (other / "manifest.csv").read_text().splitlines()
+    (other / "manifest.csv").write_text("\n".join(lines[:-1]) + "\n")
+    assert cli_main(["evaluate", str(run), "--data", str(other), "--no-progress"]) == 2
+    assert "holds an evaluation on" in capsys.readouterr().err
+    assert (run / "eval/max/metrics.json").read_text() == own
+    assert cli_main(["evaluate", str(run), "--data", str(other), "--no-progress", "--overwrite",
+                     "--head", "max"]) == 0
+    assert f"on {other}:" in capsys.readouterr().out
+    assert json.loads((run / "eval/max/metrics.json").read_text())["data"] == str(other)
+    assert cli_main(["evaluate", str(run), "--data", str(other), "--no-progress", "--head", "max"]) == 0
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[1, 2, 3]", "not a run config .*found a list"),
+    ('"dual_pool"', "not a run config .*found a str"),
+    ("\udcff\udcfe", "cannot read the run's config"),
+])
+def test_a_config_json_that_is_not_a_run_config_is_named(trained_run, tmp_path, capsys, text, message):
+    run = copy_run(trained_run, tmp_path / "run")
+    (run / "config.json").write_bytes(text.encode("utf-8", "surrogateescape"))
+    assert cli_main(["evaluate", str(run), "--no-progress"]) == 2
+    assert re.search(rf"config\.json: {message}", capsys.readouterr().err)
+
+
+def test_a_query_image_is_named_as_a_file_given_on_the_command_line(trained_run, tmp_path, capsys, caplog):
+    index = tmp_path / "gallery.index"
+    assert cli_main(["index", "build", str(trained_run), "--out", str(index), "--kind", "flat",
+                     "--no-progress"]) == 0
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    capsys.readouterr()
+    assert cli_main(["index", "search", str(index), "--run", str(trained_run), "--image", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert f"{broken}: not an image file" in err and "manifest row" not in err
+    animated = tmp_path / "walk.gif"
+    frames = [Image.fromarray(np.full((TINY_SIZE, TINY_SIZE, 3), value, np.uint8)) for value in (40, 200)]
+    frames[0].save(animated, save_all=True, append_images=frames[1:])
+    assert cli_main(["index", "search", str(index), "--run", str(trained_run), "--image", str(animated)]) == 0
+    assert "walk.gif: 2 frames (GIF file): only the first frame is used" in caplog.text

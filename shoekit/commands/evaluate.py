@@ -23,6 +23,9 @@ def register(subparsers) -> None:
     parser.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine",
                         help="distance between L2-normalised features (default: %(default)s)")
     parser.add_argument("--data", help="dataset folder to evaluate on (default: the run's own)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an evaluation of the same head made on other data (explain and "
+                        "the workbench then use this --data)")
     parser.add_argument("--batch-size", type=int, default=128, help="images per batch (default: %(default)s)")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,
                         help="bf16 autocast + channels_last where supported (default: %(default)s)")
@@ -72,7 +75,7 @@ def print_results(run_dir, results: dict[str, dict]) -> None:
         print(f"{head:{width}} {100 * m['rank1']:7.2f} {100 * m['rank5']:7.2f} {100 * m['rank10']:7.2f} "
               f"{100 * m['mAP']:7.2f}  {m['num_valid_queries']} (+{m['num_invalid_queries']} without positives)")
     best = max(results, key=lambda head: results[head]["mAP"])
-    print(f"evaluated {run_dir}: best head {best}, Rank-1 {100 * results[best]['rank1']:.2f}%, "
+    print(f"evaluated {run_dir} on {results[best]['data']}: best head {best}, Rank-1 {100 * results[best]['rank1']:.2f}%, "
           f"mAP {100 * results[best]['mAP']:.2f}% over {results[best]['num_gallery']} gallery crops")
 
 
@@ -86,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
                            same_camera_junk=args.same_camera_junk, device=args.device,
                            progress=not args.no_progress, backend=args.backend, onnx_models=args.onnx_models,
                            index=index_settings(args), index_depth=args.index_depth,
-                           rerank=args.rerank, query_expansion=args.query_expansion, compile=args.compile)
+                           rerank=args.rerank, query_expansion=args.query_expansion, compile=args.compile,
+                           overwrite=args.overwrite)
     if is_main_process():
         print_results(args.run, results)
     return 0

@@ -109,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
     write_text(args.out / "matches.csv", table.to_csv(index=False))
     correct = sum(bool(pair.correct) for pair in explanation.pairs)
     verdict = f", {correct} of the query's type" if query_identity is not None else ""
-    print(f"explained {query_label} against its top {len(explanation.pairs)} matches{verdict} "
+    print(f"explained {query_label} against its top {len(explanation.pairs)} matches in "
+          f"{results.gallery.root}{verdict} "
           f"({args.method} on {args.layer}, {args.head} features): wrote {len(explanation.pairs) + 1} PNGs "
           f"and matches.csv to {args.out}")
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shoekit.data import ShoeCrops, eval_transform, load_image_rgb, manifest_hash
+from shoekit.data import ShoeCrops, eval_transform, manifest_hash
 from shoekit.distributed import init_distributed
 from shoekit.evaluate import extract_features
 from shoekit.index.errors import GalleryIndexError
@@ -25,6 +25,7 @@ from shoekit.models import feature_dim
 from shoekit.models.heads import check_head
 from shoekit.outputs import check_output_file
 from shoekit.precision import bf16_supported, resolve_device
+from shoekit.query_image import load_query_image
 from shoekit.runs import TrainedRun, load_run
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,9 @@ def query_features(run_dir: str | Path, head: str, images=(), data: str | None =
                    ) -> tuple[np.ndarray, FeatureSource, list[str], list[str]]:
     """`head` features (Q, D) float32 of image files `images`, or of the `split` rows of `data`.
 
-    Returns (features, their FeatureSource, query names (paths), query identities ("" when unknown)).
+    Image files are read as query images (`shoekit.query_image`: its checks and messages, its
+    notes logged as warnings). Returns (features, their FeatureSource, query names (paths),
+    query identities ("" when unknown)).
     """
     run = load_run(run_dir)
     transform = eval_transform(run.config.image_size)
@@ -83,7 +86,11 @@ def query_features(run_dir: str | Path, head: str, images=(), data: str | None =
         names = [str(Path(data) / path) for path in dataset.rows["path"]]
         identities = list(dataset.identities)
     else:
-        dataset = [(transform(load_image_rgb(path)), 0, number) for number, path in enumerate(images)]
+        loaded = [load_query_image(path) for path in images]
+        for image in loaded:
+            for note in image.notes:
+                log.warning("%s: %s", image.name, note)
+        dataset = [(transform(image.rgb), 0, number) for number, image in enumerate(loaded)]
         names, identities = [str(path) for path in images], [""] * len(images)
     torch_device = resolve_device(device)
     features = extract_features(run.model, dataset, [head], batch_size, torch_device,
