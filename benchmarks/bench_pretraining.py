@@ -91,7 +91,7 @@ def main() -> None:
     head = RECIPE_HEADS.get(args.recipe, "max")
     rows = []
     for n in args.types:
-        final = score_snapshots(args.out / f"tuned-{n}", head, args.data, [args.eval_size])[-1]
+        final = score_snapshots(args.out / f"tuned-{n}", [head], args.data, [args.eval_size])[-1]
         pretrain_log = args.out / f"pretrain-{n}" / "train_log.csv"
         pretrain_minutes = float(pd.read_csv(pretrain_log)["train_minutes"].iloc[-1]) if n else 0.0
         rows.append({"types": n, "pretrain_minutes": pretrain_minutes, "finetune_minutes": final["minutes"],

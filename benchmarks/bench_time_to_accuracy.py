@@ -5,18 +5,19 @@ Trains every recipe of RECIPES side by side on one dataset (the `cpu` scanned-sh
 a 1-thread process (`OMP_NUM_THREADS=1`: on 2 cores, side-by-side 1-thread processes are the
 fairest split) with a wall-clock budget of `--minutes` training minutes and a snapshot of the
 weights every `--every` minutes. When all have finished, every snapshot is scored on the test
-split (queries against gallery + distractors, the recipe's retrieval head), so the scoring
-never competes with training. The 120 px crops are resized to each input size in the recipe's
-list; the size reported is the one with the best validation mAP (held-out training identities)
-at the last snapshot, never chosen on the test split, which only reports.
+split (queries against gallery + distractors, with each of the recipe's retrieval heads), so the
+scoring never competes with training. The 120 px crops are resized to each input size in the
+recipe's list; the size and head reported are those with the best validation mAP (held-out
+training identities) at the last snapshot, never chosen on the test split, which only reports.
 
     python benchmarks/bench_time_to_accuracy.py --data DATA --out bench-runs   # 60 minutes
     python benchmarks/bench_time_to_accuracy.py --data DATA --out /tmp/q --minutes 2 --every 1
 
 Writes benchmarks/results/time_to_accuracy.{json,csv,png}: per recipe and snapshot the training
-minutes, images seen, test Rank-1 and mAP at the chosen size, and the ratio to the baseline
-recipe (`paper_today`) at the same minute (time_to_accuracy_sizes.csv: every size); the command, the machine and its load average before and after. Runs
-already finished in `--out` are scored again, not retrained.
+minutes, images seen, test Rank-1 and mAP at the chosen size and head, and the ratio to the
+baseline recipe (`paper_today`) at the same minute (time_to_accuracy_sizes.csv: every size and
+head); the command, the machine and its load average before and after. Runs already finished in
+`--out` are scored again, not retrained.
 """
 
 from __future__ import annotations
@@ -44,14 +45,15 @@ from shoekit.validation import score_validation
 RESULTS = Path(__file__).resolve().parent / "results"
 BASELINE = "paper_today"
 EVAL_SIZES = [64, 96, 120]  # input sizes (px) the 120 px crops are resized to; chosen on validation
-# name -> (shoekit train options, retrieval head scored on the test split, input sizes tried)
-RECIPES: dict[str, tuple[list[str], str]] = {
+# name -> (shoekit train options, retrieval heads tried, input sizes tried); where several are
+# tried, the (size, head) with the best validation mAP at the last snapshot is reported
+RECIPES: dict[str, tuple[list[str], list[str], list[int]]] = {
     # (a) the paper recipe as shoekit trained it before fresh renders: fixed crops, 120 px
-    "paper_today": (["--recipe", "paper", "--render", "fixed"], "max", [120]),
+    "paper_today": (["--recipe", "paper", "--render", "fixed"], ["max"], [120]),
     # (b) the new default recipe with the paper's model: dual_pool, layer4 + max, epsilon 0.14
-    "paper_new": (["--recipe", "paper_fast", "--val-identities", "10"], "max", EVAL_SIZES),
-    # (c) the best recipe found: (b) + BNNeck + cosine softmax with a CosFace margin
-    "best": (["--recipe", "fast", "--val-identities", "10"], "bnneck", EVAL_SIZES),
+    "paper_new": (["--recipe", "paper_fast", "--val-identities", "10"], ["max"], EVAL_SIZES),
+    # (c) the best recipe found: (b) + BNNeck + cosine softmax with a CosFace margin, any head
+    "best": (["--recipe", "fast", "--val-identities", "10"], ["bnneck", "max", "avg", "maxavg", "fc"], EVAL_SIZES),
 }
 
 
@@ -80,10 +82,10 @@ def train_side_by_side(commands: dict[str, list[str]], out: Path) -> None:
             raise SystemExit(f"training {name} failed (exit {process.returncode}); see {out / name}.log")
 
 
-def score_snapshots(run_dir: Path, head: str, data: Path, sizes: list[int]) -> list[dict]:
-    """Every snapshot of a run scored at every input size in `sizes` (px): its minutes and images
-    seen, test-split Rank-1 / mAP (fractions) and, for runs with validation identities, the
-    validation mAP at that size (the number a size is chosen by)."""
+def score_snapshots(run_dir: Path, heads: list[str], data: Path, sizes: list[int]) -> list[dict]:
+    """Every snapshot of a run scored with every head of `heads` at every input size in `sizes`
+    (px): its minutes and images seen, test-split Rank-1 / mAP (fractions) and, for runs with
+    validation identities, the validation mAP (the number a size and head are chosen by)."""
     run = load_run(run_dir)
     history = pd.read_csv(run_dir / "train_log.csv")
     seen = (history["images_per_s"] * history["seconds"]).cumsum()
@@ -97,35 +99,37 @@ def score_snapshots(run_dir: Path, head: str, data: Path, sizes: list[int]) -> l
         epoch = int(snapshot["epoch"])
         for size in sizes:
             query, gallery = splits[size]
-            feats = [extract_features(run.model, split, [head], progress=False)[head] for split in (query, gallery)]
-            result = rank_metrics(distance_matrix(*map(l2_normalize, feats)), np.array(query.identities),
-                                  np.array(gallery.identities))
-            val = ({} if validation[size] is None else
-                   score_validation(run.model, validation[size], head, torch.device("cpu"), run.config.bf16))
-            rows.append({"minutes": float(snapshot["train_minutes"]), "epoch": epoch,
-                         "images": int(seen.iloc[epoch - 1]), "eval_size": size, "rank1": result["rank1"],
-                         "mAP": result["mAP"], **({"val_mAP": val["val_mAP"]} if val else {})})
+            feats = [extract_features(run.model, split, heads, progress=False) for split in (query, gallery)]
+            for head in heads:
+                result = rank_metrics(distance_matrix(l2_normalize(feats[0][head]), l2_normalize(feats[1][head])),
+                                      np.array(query.identities), np.array(gallery.identities))
+                val = ({} if validation[size] is None else
+                       score_validation(run.model, validation[size], head, torch.device("cpu"), run.config.bf16))
+                rows.append({"minutes": float(snapshot["train_minutes"]), "epoch": epoch, "head": head,
+                             "images": int(seen.iloc[epoch - 1]), "eval_size": size, "rank1": result["rank1"],
+                             "mAP": result["mAP"], **({"val_mAP": val["val_mAP"]} if val else {})})
     return rows
 
 
-def chosen_sizes(table: pd.DataFrame) -> dict[str, int]:
-    """Per recipe, the input size whose validation mAP is highest at the last snapshot (a run
-    without validation identities keeps its only size)."""
+def chosen_settings(table: pd.DataFrame) -> dict[str, tuple[int, str]]:
+    """Per recipe, the (input size, head) whose validation mAP is highest at the last snapshot (a
+    run without validation identities keeps its only size and head)."""
     chosen = {}
     for name, rows in table.groupby("recipe", sort=False):
         last = rows[rows["minutes"] == rows["minutes"].max()]
         ranked = last.sort_values("val_mAP", ascending=False) if "val_mAP" in last and last["val_mAP"].notna().all() else last
-        chosen[name] = int(ranked["eval_size"].iloc[0])
+        chosen[name] = (int(ranked["eval_size"].iloc[0]), str(ranked["head"].iloc[0]))
     return chosen
 
 
-def summarise(every_size: pd.DataFrame, every: float) -> tuple[pd.DataFrame, dict[str, int]]:
-    """The curves at each recipe's chosen input size, with `mark` (the snapshot's multiple of
-    `every` minutes: the one whose crossing saved it) and the ratios of mAP and Rank-1 to the
+def summarise(every_size: pd.DataFrame, every: float) -> tuple[pd.DataFrame, dict[str, tuple[int, str]]]:
+    """The curves at each recipe's chosen input size and head, with `mark` (the snapshot's multiple
+    of `every` minutes: the one whose crossing saved it) and the ratios of mAP and Rank-1 to the
     baseline recipe's at the same mark (NaN where the baseline scored 0 or has no such mark)."""
-    sizes = chosen_sizes(every_size)
-    table = pd.concat([every_size[(every_size["recipe"] == name) & (every_size["eval_size"] == size)]
-                       for name, size in sizes.items()], ignore_index=True)
+    sizes = chosen_settings(every_size)
+    table = pd.concat([every_size[(every_size["recipe"] == name) & (every_size["eval_size"] == size)
+                                  & (every_size["head"] == head)]
+                       for name, (size, head) in sizes.items()], ignore_index=True)
     table.insert(2, "mark", (table["minutes"] // every) * every)
     baseline = table[table["recipe"] == BASELINE].set_index("mark")
     for column in ("mAP", "rank1"):
@@ -163,12 +167,12 @@ def train_and_score(args: argparse.Namespace) -> tuple[pd.DataFrame, dict]:
     train_side_by_side(commands, args.out)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     rows = []
-    for name, (_, head, sizes) in RECIPES.items():
-        for row in score_snapshots(args.out / name, head, args.data, sizes):
-            rows.append({"recipe": name, "head": head, **row})
+    for name, (_, heads, sizes) in RECIPES.items():
+        for row in score_snapshots(args.out / name, heads, args.data, sizes):
+            rows.append({"recipe": name, **row})
     return pd.DataFrame(rows), {
         "command": " ".join(sys.argv), "train_commands": {k: " ".join(v[1:]) for k, v in commands.items()},
-        "heads": {name: head for name, (_, head, _) in RECIPES.items()},
+        "heads_tried": {name: heads for name, (_, heads, _) in RECIPES.items()},
         "data": str(args.data), "manifest_sha256": manifest_hash(args.data),
         "budget_minutes": args.minutes, "snapshot_every_minutes": args.every,
         "wall_minutes": (time.time() - started) / 60.0, "load_average_before": load_before,
@@ -198,7 +202,7 @@ def main() -> None:
     table, sizes = summarise(every_size, args.every)
     table.to_csv(args.results / "time_to_accuracy.csv", index=False)
     plot(table, args.results / "time_to_accuracy.png")
-    summary.update(eval_size_chosen_on_validation=sizes,
+    summary.update(size_and_head_chosen_on_validation=sizes,
                    final={name: curve.iloc[-1].to_dict() for name, curve in table.groupby("recipe", sort=False)})
     summary_json.write_text(json.dumps(summary, indent=2, default=float) + "\n")
     print(table.to_string(index=False))

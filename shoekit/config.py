@@ -19,13 +19,13 @@ from shoekit.errors import CheckpointError
 #   `cpu` scale (results/cpu/ablation.csv): BNNeck. Each other trick lowered mAP there, alone or
 #   together, when training from scratch for 8 epochs.
 PAPER_RECIPE = {"attention": "dual_pool", "label_smoothing": 0.14}
-# How to learn fast from scratch (benchmarks/bench_time_to_accuracy.py): fresh renders wherever the
+# How to learn fast from scratch, each lever chosen on the validation identities
+# (benchmarks/bench_levers.py, results in benchmarks/results/levers.csv): fresh renders wherever the
 # dataset records its cut-outs (render "auto", the default), every residual branch starting as the
-# identity, a higher peak rate, batches of 32 (twice the steps per image), two thirds of the time
-# at 64 px then 96 px, and the 120 px crops resized to 96 px for retrieval (the input size chosen
-# on the validation identities: benchmarks/results/time_to_accuracy_sizes.csv).
+# identity, a higher peak rate, batches of 32 (twice the steps per image), and 64 px inputs
+# throughout: the 120 px crops are resized to 64 px for training and for retrieval.
 FAST_TRAINING = {"zero_init_residual": True, "lr": 1e-3, "warmup_steps": 150, "batch_size": 32,
-                 "train_sizes": [64, 64, 96], "image_size": 96}
+                 "train_sizes": [64], "image_size": 64}
 RECIPES: dict[str, dict] = {
     "paper": PAPER_RECIPE,
     "paper_fast": {**PAPER_RECIPE, **FAST_TRAINING},

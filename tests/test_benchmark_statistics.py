@@ -61,20 +61,22 @@ def bench_time_to_accuracy():
     return load_benchmark("bench_time_to_accuracy")
 
 
-def test_time_to_accuracy_chooses_the_input_size_on_validation_not_test(bench_time_to_accuracy):
+def test_time_to_accuracy_chooses_size_and_head_on_validation_not_test(bench_time_to_accuracy):
     import pandas as pd
 
-    rows = [("new", 10.0, 64, 0.30, 0.05), ("new", 10.0, 96, 0.20, 0.50),   # early: ignored
-            ("new", 60.0, 64, 0.35, 0.10), ("new", 60.0, 96, 0.40, 0.08),   # test favours 64, validation 96
-            ("old", 60.0, 120, float("nan"), 0.02)]
-    table = pd.DataFrame(rows, columns=["recipe", "minutes", "eval_size", "val_mAP", "mAP"])
-    assert bench_time_to_accuracy.chosen_sizes(table) == {"new": 96, "old": 120}
+    rows = [("new", 10.0, 64, "max", 0.30, 0.05), ("new", 10.0, 96, "max", 0.20, 0.50),   # early: ignored
+            ("new", 60.0, 64, "max", 0.35, 0.10), ("new", 60.0, 96, "max", 0.40, 0.08),   # test favours 64
+            ("new", 60.0, 96, "fc", 0.45, 0.01),                                          # validation: 96 + fc
+            ("old", 60.0, 120, "max", float("nan"), 0.02)]
+    table = pd.DataFrame(rows, columns=["recipe", "minutes", "eval_size", "head", "val_mAP", "mAP"])
+    assert bench_time_to_accuracy.chosen_settings(table) == {"new": (96, "fc"), "old": (120, "max")}
 
-    runs = pd.DataFrame([("paper_today", 10.4, 120, float("nan"), 0.02, 0.0), ("paper_today", 20.9, 120, float("nan"), 0.04, 0.1),
-                         ("new", 10.1, 96, 0.3, 0.06, 0.1), ("new", 20.2, 96, 0.4, 0.16, 0.2)],
-                        columns=["recipe", "minutes", "eval_size", "val_mAP", "mAP", "rank1"])
+    runs = pd.DataFrame([("paper_today", 10.4, 120, "max", float("nan"), 0.02, 0.0),
+                         ("paper_today", 20.9, 120, "max", float("nan"), 0.04, 0.1),
+                         ("new", 10.1, 96, "max", 0.3, 0.06, 0.1), ("new", 20.2, 96, "max", 0.4, 0.16, 0.2)],
+                        columns=["recipe", "minutes", "eval_size", "head", "val_mAP", "mAP", "rank1"])
     table, sizes = bench_time_to_accuracy.summarise(runs, every=10.0)
     new = table[table["recipe"] == "new"]
-    assert sizes == {"paper_today": 120, "new": 96} and new["mark"].tolist() == [10.0, 20.0]
+    assert sizes == {"paper_today": (120, "max"), "new": (96, "max")} and new["mark"].tolist() == [10.0, 20.0]
     assert new["mAP_vs_baseline"].tolist() == pytest.approx([3.0, 4.0])  # at equal marks, not earlier ones
     assert pd.isna(new["rank1_vs_baseline"].iloc[0]) and new["rank1_vs_baseline"].iloc[1] == pytest.approx(2.0)

@@ -123,7 +123,7 @@ def read_everything(data: Path) -> None:
         crops[index]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(manifest=st.one_of(manifests(), plausible_manifests()),
        images=st.lists(image_bytes, min_size=2, max_size=2))
 def test_any_dataset_folder_is_read_or_named(manifest, images):

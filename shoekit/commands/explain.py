@@ -1,4 +1,5 @@
-"""`shoekit explain`: Grad-CAM and Guided Grad-CAM panels of a query and its top gallery matches."""
+"""`shoekit explain`: Grad-CAM and Guided Grad-CAM panels of a query and its top gallery matches,
+or (`--measure`) the explanation measures over all of a run's test queries."""
 
 from __future__ import annotations
 
@@ -22,12 +23,16 @@ def register(subparsers) -> None:
         "(all pairs), OUT/pair_NN.png (one per match) and OUT/matches.csv. Needs `shoekit evaluate RUN` "
         "first: matches come from RUN/eval/HEAD/rankings.npz (query INDEX) or features.npz (image PATH).")
     parser.add_argument("run", metavar="RUN", help="run folder made by shoekit train and shoekit evaluate")
-    parser.add_argument("--query", required=True, metavar="PATH|INDEX",
+    parser.add_argument("--measure", action="store_true",
+                        help="instead of panels for one query: measure the explanations of every test query "
+                        "and its --top matches (energy on the shoe mask, pointing game, deletion/insertion, "
+                        "sanity against random weights) into RUN/explain/measures.{csv,md}")
+    parser.add_argument("--query", metavar="PATH|INDEX",
                         help="an image file (searched against the run's saved gallery features), or the "
                         "position of a query among the run's query crops (0 = first query row)")
     parser.add_argument("--top", type=int, default=5,
                         help="number of best matches to explain (default: %(default)s)")
-    parser.add_argument("--out", required=True, type=Path, help="folder for the PNG panels (created)")
+    parser.add_argument("--out", type=Path, help="folder for the PNG panels (created; not with --measure)")
     parser.add_argument("--overwrite", action="store_true",
                         help="write into an --out folder that already holds files (an earlier "
                         "explanation there is replaced)")
@@ -41,12 +46,32 @@ def register(subparsers) -> None:
                         "(default: %(default)s, the last bottleneck)")
     parser.add_argument("--tile", type=int, default=128,
                         help="size of each image in the PNG panels, px (default: %(default)s)")
+    measure = parser.add_argument_group("--measure options")
+    measure.add_argument("--methods", nargs="+", choices=tuple(CAM_METHOD_CLASSES), default=[DEFAULT_METHOD],
+                         help="CAM methods to measure (default: %(default)s)")
+    measure.add_argument("--layers", nargs="+", default=[DEFAULT_LAYER],
+                         help="target layers to measure (default: %(default)s)")
+    measure.add_argument("--queries", type=int, default=None, metavar="N",
+                         help="measure only the first N test queries (default: all)")
+    measure.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
 
 
 def fail(message: str) -> int:
     print(f"shoekit explain: error: {message}", file=sys.stderr)
     return 2
+
+
+def run_measure(args: argparse.Namespace) -> int:
+    from shoekit.explain.measurement import MeasureOptions, measure_run
+
+    if args.query is not None or args.out is not None:
+        return fail("--measure explains every test query into RUN/explain/: drop --query and --out")
+    report = measure_run(args.run, MeasureOptions(
+        top=args.top, methods=tuple(args.methods), layers=tuple(args.layers), head=args.head,
+        queries=args.queries, progress=not args.no_progress))
+    print(f"measured {args.run}: {report.headline()}; table in {report.files[1]}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         return fail(f"--top must be at least 1, not {args.top}")
+    if args.measure:
+        return run_measure(args)
+    if args.query is None or args.out is None:
+        return fail("give --query and --out (panels for one query), or --measure (every test query)")
     check_output_folder(args.out, args.overwrite)
     trained = load_run(args.run)
     layers = target_layer_names(trained.model)

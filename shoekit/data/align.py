@@ -33,17 +33,21 @@ def alignment_matrix(toe: Point, heel: Point) -> np.ndarray:
     return cv2.getRotationMatrix2D(centre, toe_heel_angle(toe, heel), 1.0)
 
 
-def align(image: np.ndarray, toe: Point, heel: Point) -> np.ndarray:
+def align(image: np.ndarray, toe: Point, heel: Point, fill: float | None = None) -> np.ndarray:
     """Rotate `image` (H, W) or (H, W, C) with C <= 4, any dtype cv2 warps (uint8, float32),
     about the toe–heel midpoint so the toe–heel line is level with the toe on the right.
 
     Returns an array of the same shape and dtype. Corners rotated in from outside the image
     are filled with the mean colour of the image's border (for a crop: about the floor's
-    colour), not black and not a mirror image that could copy part of the shoe.
+    colour), not black and not a mirror image that could copy part of the shoe; `fill` gives
+    another value for every channel (0 for a shoe mask: nothing rotated in is shoe).
     """
     height, width = image.shape[:2]
-    border = np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
-    fill = np.atleast_1d(border.reshape(len(border), -1).mean(axis=0)).tolist()
+    if fill is None:
+        border = np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
+        fill = np.atleast_1d(border.reshape(len(border), -1).mean(axis=0)).tolist()
+    else:
+        fill = [float(fill)] * (image.shape[2] if image.ndim == 3 else 1)
     aligned = cv2.warpAffine(
         image,
         alignment_matrix(toe, heel),

@@ -46,6 +46,7 @@ from shoekit.data.cutout import Cutout, load_cutout
 from shoekit.data.floors import FLOORS
 from shoekit.data.manifest import (MANIFEST_NAME, SPLITS, path_problem, raise_problems, row_label,
                                    validate_dataset, write_manifest)
+from shoekit.data.masks import MASK_DIR, mask_location, write_mask
 from shoekit.data.online import CutoutRecord, record_path
 from shoekit.data.procedural import VIEWS, ShoeType, make_shoe_types, render_cutout
 from shoekit.errors import ImageError, ManifestError, ShoekitError
@@ -354,7 +355,8 @@ def check_cutouts(refs: list[CutoutRef]) -> list[str | None]:
 
 def render_crops(refs: dict[str, CutoutRef], specs: list[CropSpec], out: Path,
                  size: int) -> list[tuple[float, float, float, float]]:
-    """Render and write one identity's crops as PNG; returns (toe_x, toe_y, heel_x, heel_y) each."""
+    """Render and write one identity's crops and their shoe masks (`shoekit.data.masks`) as PNG;
+    returns (toe_x, toe_y, heel_x, heel_y) each."""
     cutouts = {view: refs[view].load() for view in sorted({spec.view for spec in specs})}
     keypoints = []
     for spec in specs:
@@ -363,6 +365,7 @@ def render_crops(refs: dict[str, CutoutRef], specs: list[CropSpec], out: Path,
         target = out / spec.path
         target.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(crop.image).save(target, format="PNG", compress_level=6)
+        write_mask(out / mask_location(spec.path), crop.mask)
         keypoints.append((*map(float, crop.toe), *map(float, crop.heel)))
     return keypoints
 
@@ -469,6 +472,7 @@ def prepare_out(out: Path, overwrite: bool) -> None:
             raise ShoekitError(f"{out}: already holds a dataset; pass --overwrite to replace "
                                "it or choose another --out folder")
         shutil.rmtree(out / IMAGES_DIR, ignore_errors=True)
+        shutil.rmtree(out / MASK_DIR, ignore_errors=True)
         for path in earlier:
             path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)

@@ -98,12 +98,15 @@ class CCTVParams:
 class Crop:
     """A simulated CCTV crop: `image` (size, size, 3) uint8 RGB; `toe` and `heel` as (x, y)
     pixel positions in it; `params` the values used (the shift or scale may be smaller than
-    drawn when the drawn ones would push the toe or heel out of the crop)."""
+    drawn when the drawn ones would push the toe or heel out of the crop); `mask` (size, size)
+    uint8: how much of each pixel is shoe (255 all, 0 none), the cut-out's alpha after every
+    geometric step of the simulation (placement, perspective, motion blur)."""
 
     image: np.ndarray
     toe: Point
     heel: Point
     params: CCTVParams
+    mask: np.ndarray
 
 
 CAMERAS: dict[str, CCTVRanges] = {
@@ -190,8 +193,9 @@ def render_crop(cutout: Cutout, params: CCTVParams, seed: int, size: int = 120) 
         scene = cv2.GaussianBlur(scene, (0, 0), params.defocus_sigma)
     frame = cv2.LUT(np.clip(scene + 0.5, 0, 255).astype(np.uint8), _exposure_table(params))
     image = _sensor(frame, params, rng, size)
+    mask = np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return Crop(image=image, toe=(float(toe[0]), float(toe[1])),
-                heel=(float(heel[0]), float(heel[1])), params=params)
+                heel=(float(heel[0]), float(heel[1])), params=params, mask=mask)
 
 
 def _premultiplied(cutout: Cutout, shoe_px: float) -> tuple[np.ndarray, np.ndarray]:

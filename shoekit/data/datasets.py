@@ -14,6 +14,7 @@ from PIL import Image
 
 from shoekit.data.align import align as align_toe_heel
 from shoekit.data.image_policy import size_problem
+from shoekit.data.masks import MASK_COLUMN, mask_file, read_mask
 from shoekit.data.manifest import KEYPOINT_COLUMNS, SPLITS, escape_problem, read_manifest, row_label
 from shoekit.errors import ImageError, ManifestError
 
@@ -161,7 +162,7 @@ class ShoeCrops(torch.utils.data.Dataset):
         """The image file of item `index`; ImageError if it is a link leading out of the folder."""
         path = self.root / self.rows["path"].iat[index]
         if why := escape_problem(path, self.folder):
-            raise ImageError(f"{row_label(self.root / 'manifest.csv', int(self.rows['row'].iat[index]))}: {why}")
+            raise ImageError(f"{self.row_name(index)}: {why}")
         return path
 
     def load(self, index: int) -> np.ndarray:
@@ -171,6 +172,33 @@ class ShoeCrops(torch.utils.data.Dataset):
         if self.align and not np.isnan(self.keypoints[index]).any():
             image = align_toe_heel(image, (toe_x, toe_y), (heel_x, heel_y))
         return image
+
+    def mask_path(self, index: int) -> Path | None:
+        """Item `index`'s shoe-mask file (`shoekit.data.masks`), or None when it has none."""
+        column = self.rows[MASK_COLUMN].iat[index] if MASK_COLUMN in self.rows.columns else None
+        path = mask_file(self.root, self.rows["path"].iat[index], column)
+        if path is not None and (why := escape_problem(path, self.folder)):
+            raise ImageError(f"{self.row_name(index)}: {why}")
+        return path
+
+    def load_mask(self, index: int) -> np.ndarray | None:
+        """Item `index`'s shoe mask as (H, W) float32 in [0, 1], the size of `load(index)` and
+        aligned with it; None when the row has no mask. ImageError naming the row when the mask is
+        unreadable or not its crop's size."""
+        path = self.mask_path(index)
+        if path is None:
+            return None
+        with Image.open(self.image_path(index)) as crop:
+            size = crop.size
+        mask = read_mask(path, size, self.row_name(index))
+        toe_x, toe_y, heel_x, heel_y = self.keypoints[index]
+        if self.align and not np.isnan(self.keypoints[index]).any():
+            mask = align_toe_heel(mask, (toe_x, toe_y), (heel_x, heel_y), fill=0.0)
+        return mask
+
+    def row_name(self, index: int) -> str:
+        """"DATA/manifest.csv row R (line L)" of item `index`, for messages."""
+        return row_label(self.root / "manifest.csv", int(self.rows["row"].iat[index]))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int, int]:
         image = self.cached[index] if self.cached is not None else self.load(index)

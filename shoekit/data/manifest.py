@@ -4,8 +4,9 @@ A dataset folder holds images plus `manifest.csv`, one row per image:
 
 - required: `path` (relative to the folder, may not leave it), `identity` (the shoe type),
   `split` (one of `SPLITS`);
-- optional: `camera`, `background` (the floor), `view`, and the keypoints
-  `toe_x, toe_y, heel_x, heel_y` (pixels of that image; all four or none).
+- optional: `camera`, `background` (the floor), `view`, the keypoints
+  `toe_x, toe_y, heel_x, heel_y` (pixels of that image; all four or none), and `mask` (the
+  crop's shoe mask, a path like `path`: see `shoekit.data.masks`).
 
 Rows are numbered from 0 in file order ("row 0" is the first line after the header); every
 error names the row, the column or value, and the fix.
@@ -29,7 +30,7 @@ MANIFEST_NAME = "manifest.csv"
 SPLITS: tuple[str, ...] = ("train", "query", "gallery", "distractor")
 REQUIRED_COLUMNS: tuple[str, ...] = ("path", "identity", "split")
 KEYPOINT_COLUMNS: tuple[str, ...] = ("toe_x", "toe_y", "heel_x", "heel_y")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("camera", "background", "view", *KEYPOINT_COLUMNS)
+OPTIONAL_COLUMNS: tuple[str, ...] = ("camera", "background", "view", *KEYPOINT_COLUMNS, "mask")
 MAX_LISTED_PROBLEMS = 20
 
 
@@ -117,7 +118,8 @@ def read_manifest(root: str | Path) -> pd.DataFrame:
 
 
 def check_rows(path: Path, table: pd.DataFrame) -> list[str]:
-    """Per-row problems of the required columns (empty values, unknown split, bad path)."""
+    """Per-row problems of the required columns (empty values, unknown split, bad path) and of
+    the `mask` paths."""
     problems = []
     for row, record in enumerate(table[list(REQUIRED_COLUMNS)].itertuples(index=False)):
         where = row_label(path, row)
@@ -129,6 +131,10 @@ def check_rows(path: Path, table: pd.DataFrame) -> list[str]:
                             f"{', '.join(SPLITS)}; correct the spelling")
         if record.path and (why := path_problem(record.path)):
             problems.append(f"{where}: path {record.path!r} {why}; give the image path "
+                            "relative to the folder that holds manifest.csv, inside it")
+    for row, value in enumerate(table["mask"] if "mask" in table.columns else ()):
+        if value and (why := path_problem(value)):
+            problems.append(f"{row_label(path, row)}: mask {value!r} {why}; give the mask's path "
                             "relative to the folder that holds manifest.csv, inside it")
     return problems
 
