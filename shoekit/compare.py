@@ -115,3 +115,20 @@ def validation_curves(runs: Sequence[RunSummary]) -> pd.DataFrame:
                                     **{column: 100 * log[column] for column in VALIDATION_COLUMNS}}))
     columns = ["run", "epoch", "minutes", *VALIDATION_COLUMNS]
     return pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=columns)
+
+
+def measures_table(runs: Sequence[RunSummary]) -> pd.DataFrame:
+    """The explanation measures (`shoekit explain --measure`) of the runs that have them, wide:
+    one row per run, method, layer and model (trained / untrained / random heatmap), one column
+    per metric's mean (empty table when none has them)."""
+    from shoekit.explain.measurement import read_measures
+
+    tables = []
+    for run in runs:
+        table = read_measures(run.path)
+        if table is not None and not table.empty:
+            wide = table.pivot_table(index=["method", "layer", "model"], columns="metric", values="mean",
+                                     sort=False).reset_index()
+            wide.insert(0, "run", run.name)
+            tables.append(wide)
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()

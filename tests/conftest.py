@@ -103,3 +103,34 @@ def trained_run(tmp_path_factory) -> Path:
     train(config, root / "run", progress=False)
     evaluate_run(root / "run", batch_size=16, progress=False)
     return root / "run"
+
+
+def add_masks(data: Path) -> None:
+    """Shoe masks for every crop of a dataset folder (where make-dataset puts them): the centre
+    half of each image is 'shoe'."""
+    from shoekit.data.masks import mask_location, write_mask
+
+    for path in pd.read_csv(data / "manifest.csv")["path"]:
+        with Image.open(data / path) as image:
+            width, height = image.size
+        mask = np.zeros((height, width), np.uint8)
+        mask[height // 4: 3 * height // 4, width // 4: 3 * width // 4] = 255
+        write_mask(data / mask_location(path), mask)
+
+
+def masked_copy(run: Path, tmp_path: Path) -> Path:
+    """tmp_path/run: a copy of `run` whose dataset (copied to tmp_path/data) has shoe masks; its
+    config and evaluations point at the copy."""
+    import json
+
+    copy = copy_run(run, tmp_path / "run")
+    config = json.loads((copy / "config.json").read_text())
+    data = Path(shutil.copytree(config["data"], tmp_path / "data"))
+    add_masks(data)
+    config["data"] = str(data)
+    (copy / "config.json").write_text(json.dumps(config))
+    for metrics in (copy / "eval").glob("*/metrics.json"):
+        values = json.loads(metrics.read_text())
+        values["data"] = str(data)
+        metrics.write_text(json.dumps(values))
+    return copy

@@ -4,7 +4,6 @@ shoe masks through toe-heel alignment, and `shoekit explain --measure` on a tiny
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from PIL import Image
 
@@ -15,7 +14,7 @@ from shoekit.errors import ImageError
 from shoekit.explain.measurement import MeasureOptions, measure_run, read_measures
 from shoekit.explain.measures import (bootstrap_interval, curve_area, deletion_insertion, energy_ratio,
                                       energy_share, perturbation_series, pointing_hit, rank_correlation)
-from tests.conftest import copy_run
+from tests.conftest import masked_copy
 
 
 def square_mask(size: int = 10, box=(2, 6)) -> np.ndarray:
@@ -105,34 +104,9 @@ def test_a_mask_of_another_size_or_unreadable_is_named_by_row(tmp_path):
         crops.load_mask(0)
 
 
-def add_masks(data) -> None:
-    """Masks for every crop of the tiny dataset: the centre half of the image is 'shoe'."""
-    table = pd.read_csv(data / "manifest.csv")
-    for path in table["path"]:
-        with Image.open(data / path) as image:
-            width, height = image.size
-        mask = np.zeros((height, width), np.uint8)
-        mask[height // 4: 3 * height // 4, width // 4: 3 * width // 4] = 255
-        write_mask(data / mask_location(path), mask)
-
-
 @pytest.fixture
 def run_with_masks(trained_run, tmp_path):
-    """A copy of the tiny run whose dataset (also copied) has shoe masks."""
-    import json
-    import shutil
-
-    run = copy_run(trained_run, tmp_path / "run")
-    config = json.loads((run / "config.json").read_text())
-    data = shutil.copytree(config["data"], tmp_path / "data")
-    add_masks(data)
-    config["data"] = str(data)
-    (run / "config.json").write_text(json.dumps(config))
-    for metrics in (run / "eval").glob("*/metrics.json"):
-        values = json.loads(metrics.read_text())
-        values["data"] = str(data)
-        metrics.write_text(json.dumps(values))
-    return run
+    return masked_copy(trained_run, tmp_path)
 
 
 def test_measure_run_writes_the_table_with_baselines(run_with_masks):

@@ -81,6 +81,32 @@ def test_a_query_gives_matches_and_heatmaps(monkeypatch, runs_root):
     assert captions(app).count("Match · Grad-CAM") == 1
 
 
+def test_heatmaps_are_outlined_and_measured_against_the_shoe_masks(monkeypatch, trained_run, tmp_path):
+    from tests.conftest import masked_copy
+
+    run = masked_copy(trained_run, tmp_path / "masked")
+    root = tmp_path / "masked_runs"
+    root.mkdir()
+    (root / "masked").symlink_to(run, target_is_directory=True)
+    app = visit(open_app(monkeypatch, root), "match")
+    app.slider(key="match_top").set_value(1)
+    checked(app.run())
+    assert app.toggle(key="match_outline").value is True
+    verdicts = [markdown.value for markdown in app.markdown if markdown.value.startswith("**Match #1**")]
+    assert len(verdicts) == 1 and "heatmap energy on the shoe: query" in verdicts[0]
+    app.toggle(key="match_outline").set_value(False)
+    checked(app.run())
+    pd.DataFrame([{"method": "gradcam", "layer": "layer4.2", "model": model, "metric": "energy_ratio",
+                   "mean": mean, "low": mean - 0.1, "high": mean + 0.1, "count": 12}
+                  for model, mean in (("trained", 1.8), ("untrained", 1.0), ("random", 1.0))]
+                 ).to_csv((run / "explain").mkdir() or run / "explain" / "measures.csv", index=False)
+    app = visit(open_app(monkeypatch, root), "compare")
+    assert any("Can the heatmaps be trusted" in header.value for header in app.subheader)
+    measures = next(frame.value for frame in app.dataframe if "energy_ratio" in frame.value)
+    assert measures["model"].tolist() == ["trained", "untrained", "random"]
+    assert measures["energy_ratio"].tolist() == [1.8, 1.0, 1.0]
+
+
 def test_uploads_are_searched_or_explained_away(monkeypatch, runs_root):
     app = visit(open_app(monkeypatch, runs_root), "match")
     app.slider(key="match_top").set_value(2)

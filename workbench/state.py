@@ -128,6 +128,19 @@ def pair_explanation(path: str, head: str, method: str, layer: str, query: np.nd
 
 
 @st.cache_data(show_spinner=False, max_entries=4096)
+def crop_mask(path: str, head: str, side: str, index: int) -> np.ndarray | None:
+    """The shoe mask of query (`side` "query") or gallery crop `index` at the model's input size,
+    `(S, S)` float32 in [0, 1] and aligned like the crop; None when the dataset has no masks."""
+    import cv2
+
+    results = evaluation(path, head)
+    crops = results.queries if side == "query" else results.gallery
+    mask = crops.load_mask(index)
+    size = results.config.image_size
+    return None if mask is None else cv2.resize(mask, (size, size), interpolation=cv2.INTER_AREA)
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
 def gallery_image(path: str, head: str, position: int) -> np.ndarray:
     """Gallery crop `position` as the model sees it (aligned, resized): `(S, S, 3)` uint8."""
     return evaluation(path, head).gallery_image(position)

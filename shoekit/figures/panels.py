@@ -6,15 +6,33 @@ way, its frame green (same shoe type as the query), red (another) or grey (unkno
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
+from shoekit.data.masks import SHOE_LEVEL
 from shoekit.explain.results import ImageExplanation, PairExplanation, QueryExplanation
 from shoekit.figures.sheet import add_caption, border_colour, hstack, labelled_tile, vstack
 
+OUTLINE_COLOUR = (0, 255, 255)  # cyan: apart from the CAM colour map's reds and blues
+OUTLINE_SCALE = 4               # the outline is drawn on the image enlarged this much, so it stays thin
 
-def image_panels(explained: ImageExplanation) -> list[np.ndarray]:
-    """original, CAM overlay, Guided Grad-CAM: three `(H, W, 3)` uint8 images."""
-    return [explained.image, explained.overlay, explained.guided_gradcam_image]
+
+def image_panels(explained: ImageExplanation, mask: np.ndarray | None = None) -> list[np.ndarray]:
+    """original, CAM overlay, Guided Grad-CAM: three `(H, W, 3)` uint8 images; with the crop's
+    shoe `mask` (H, W) float in [0, 1], each outlined with it (and `OUTLINE_SCALE` times larger)."""
+    panels = [explained.image, explained.overlay, explained.guided_gradcam_image]
+    return panels if mask is None else [outline_mask(panel, mask) for panel in panels]
+
+
+def outline_mask(image: np.ndarray, mask: np.ndarray, colour=OUTLINE_COLOUR) -> np.ndarray:
+    """`image` (H, W, 3) uint8 enlarged `OUTLINE_SCALE` times (nearest neighbour) with the outline
+    of the shoe in `mask` (H, W) float in [0, 1] drawn on it in `colour`, one pixel wide."""
+    height, width = image.shape[:2]
+    size = (width * OUTLINE_SCALE, height * OUTLINE_SCALE)
+    large = cv2.resize(image, size, interpolation=cv2.INTER_NEAREST)
+    shoe = (cv2.resize(np.asarray(mask, np.float32), size, interpolation=cv2.INTER_LINEAR) >= SHOE_LEVEL)
+    contours, _ = cv2.findContours(shoe.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return cv2.drawContours(np.ascontiguousarray(large), contours, -1, colour, 1)
 
 
 def pair_title(pair: PairExplanation) -> str:

@@ -60,6 +60,7 @@ def main() -> None:
     with st.expander("All numbers the paper reports (its private data)"):
         st.dataframe(paper_table(), hide_index=True)
     show_validation_curves(runs)
+    show_explanation_measures(runs)
     show_ablation()
 
 
@@ -84,6 +85,29 @@ def show_validation_curves(runs) -> None:
     figure.update_layout(height=360, margin=dict(l=10, r=10, t=10, b=10))
     st.plotly_chart(figure, key="compare_val_curves")
     st.caption(VALIDATION_HELP)
+
+
+MEASURES_HELP = ("How far the heatmaps can be trusted (shoekit explain --measure RUN), over the test queries "
+                 "and their top matches: energy_ratio is the share of Grad-CAM energy on the shoe divided by the "
+                 "shoe's share of the crop (1.0 = no better than a uniform map); pointing: how often the hottest "
+                 "pixel is on the shoe; deletion/insertion: the area under the similarity as the hottest pixels "
+                 "are removed (lower is more faithful) or revealed (higher); sanity_spearman: correlation with "
+                 "the heatmaps of the same network with random weights (low is good). 'untrained' and 'random' "
+                 "rows are the baselines.")
+
+
+def show_explanation_measures(runs) -> None:
+    """The explanation measures of the chosen runs that have RUN/explain/measures.csv."""
+    from shoekit.compare import measures_table
+
+    table = measures_table(runs)
+    if table.empty:
+        return
+    st.subheader("Can the heatmaps be trusted? Measured against the shoe masks")
+    st.dataframe(table, hide_index=True, column_config={
+        column: st.column_config.NumberColumn(column, format="%.2f") for column in table.columns
+        if column not in ("run", "method", "layer", "model")})
+    st.caption(MEASURES_HELP)
 
 
 ABLATION_HELP = ("Each row adds one training or evaluation trick to the row named in 'base', starting from "

@@ -7,6 +7,7 @@ import streamlit as st
 
 from shoekit.errors import ShoekitError
 from shoekit.explain.layers import target_layer_names
+from shoekit.explain.measures import energy_ratio
 from shoekit.explain.options import CAM_METHOD_CLASSES, DEFAULT_LAYER, DEFAULT_METHOD
 from shoekit.figures.panels import image_panels
 from workbench import state
@@ -71,10 +72,25 @@ def show_matches(run, head: str, display, identity, positions, distances) -> Non
                    "Distance: 0 = identical features, 2 = opposite.")
 
 
-def show_heatmaps(run, head: str, method: str, layer: str, query, identity, positions, distances) -> None:
-    """One bordered row per match: query and match, each as original, Grad-CAM, Guided Grad-CAM."""
+def on_shoe(pair, query_mask, match_mask) -> str:
+    """A sentence on how much of the pair's Grad-CAM lies on the shoes (empty without masks)."""
+    ratios = [(name, energy_ratio(image.cam, mask)) for name, image, mask in
+              (("query", pair.query, query_mask), ("match", pair.match, match_mask)) if mask is not None]
+    if not ratios:
+        return ""
+    parts = ", ".join(f"{name} {ratio:.1f}×" for name, ratio in ratios)
+    return (f" · heatmap energy on the shoe: {parts} what a uniform map would put there "
+            "(1.0× = no better than chance)")
+
+
+def show_heatmaps(run, head: str, method: str, layer: str, query, identity, positions, distances,
+                  query_position: int | None, outline: bool) -> None:
+    """One bordered row per match: query and match, each as original, Grad-CAM, Guided Grad-CAM,
+    outlined with their shoe masks when `outline` and the dataset has them."""
     st.subheader("Why they match")
-    st.caption(HEATMAP_HELP)
+    st.caption(HEATMAP_HELP + (" **Cyan line**: the outline of the shoe, from the dataset's masks." if outline else ""))
+    path = str(run.path)
+    query_mask = None if query_position is None else state.crop_mask(path, head, "query", query_position)
     headers = ["Query", "Query · Grad-CAM", "Query · Guided Grad-CAM",
                "Match", "Match · Grad-CAM", "Match · Guided Grad-CAM"]
     for rank, (position, distance) in enumerate(zip(positions, distances), start=1):
@@ -82,10 +98,14 @@ def show_heatmaps(run, head: str, method: str, layer: str, query, identity, posi
             with st.spinner(f"Computing the heatmaps of match #{rank}…"):
                 pair = state.pair_explanation(str(run.path), head, method, layer, query, int(position),
                                               float(distance), identity)
+            match_mask = state.crop_mask(path, head, "gallery", int(position))
             verdict = {True: " (same type as the query)", False: " (another type)"}.get(pair.correct, "")
-            st.markdown(f"**Match #{rank}**: shoe type {pair.identity}{verdict}, distance {pair.distance:.3f}")
+            st.markdown(f"**Match #{rank}**: shoe type {pair.identity}{verdict}, distance {pair.distance:.3f}"
+                        + on_shoe(pair, query_mask, match_mask))
             colours = [BLUE, None, None, match_colour(pair.correct), None, None]
-            tile_row(image_panels(pair.query) + image_panels(pair.match), headers, colours, size=130)
+            panels = (image_panels(pair.query, query_mask if outline else None)
+                      + image_panels(pair.match, match_mask if outline else None))
+            tile_row(panels, headers, colours, size=130)
 
 
 def main() -> None:
@@ -117,7 +137,12 @@ def main() -> None:
     show_matches(run, head, display, identity, positions, distances)
     count = min(explained, top)
     if count:
-        show_heatmaps(run, head, method, layer, query, identity, positions[:count], distances[:count])
+        has_masks = state.crop_mask(str(run.path), head, "gallery", int(positions[0])) is not None
+        outline = has_masks and st.toggle("Outline the shoe", value=True, key="match_outline",
+                                          help="Draw the shoe's outline (from the dataset's masks) on the "
+                                          "crops and their heatmaps, to see whether a heatmap lies on the shoe")
+        show_heatmaps(run, head, method, layer, query, identity, positions[:count], distances[:count],
+                      position, outline)
 
 
 try:
