@@ -3,13 +3,15 @@
     Table 1  five attention variants, FC features, no label smoothing (one run per seed)
     Table 2  the dual_pool run's heads fc / avg / maxavg / max (no retraining)
     Table 3  dual_pool, layer4+max, label smoothing eps in {0, 0.12, 0.13, 0.14, 0.15}
+    Fig. 9   as numbers: the Grad-CAM of each Table 1 run measured against the shoe masks
+             (`shoekit explain --measure`, layer4.2, max features), where the dataset has masks
 
 Runs live in OUT/runs/NAME; a run whose checkpoint and evaluation are complete is skipped and a
 partly trained one resumes, so the grid continues after a kill. Writes OUT/table1.csv,
 table2.csv, table3.csv, summary.md (ours beside the paper's numbers), reproduce.json
 (command, scale, seeds, durations, machine), train_logs.csv (every run's learning curve) and
 differences.csv (each table's paper pick minus every other row, mAP points, with a 95% paired
-bootstrap interval over queries).
+bootstrap interval over queries), and fig9.csv.
 """
 
 from __future__ import annotations
@@ -234,7 +236,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def summary_markdown(tables: dict[str, pd.DataFrame], scale: str, seeds: tuple[int, ...], data: Path,
-                     diffs: pd.DataFrame | None = None) -> str:
+                     diffs: pd.DataFrame | None = None, fig9: pd.DataFrame | None = None) -> str:
     parts = [f"# Reproduction at scale `{scale}`", "",
              f"Dataset: `{data}`; seeds {list(seeds)} (Table 1 averages them; spread = max − min). "
              f"Ours in %, measured; `paper_*` columns are the paper's numbers on its private data, "
@@ -249,6 +251,14 @@ def summary_markdown(tables: dict[str, pd.DataFrame], scale: str, seeds: tuple[i
                   f"Seed {seeds[0]}; 95% paired bootstrap interval over queries (`resolved`: it excludes 0). "
                   "It shows how much a difference depends on the queries drawn, not on the training seed.",
                   "", markdown_table(diffs), ""]
+    if fig9 is not None and len(fig9):
+        parts += ["## Fig. 9 as numbers: Grad-CAM (layer4.2) against the shoe masks", "",
+                  f"Seed {seeds[0]}, {FIG9_HEAD} features, each test query and its top 5 matches both ways "
+                  "(shoekit explain --measure). energy_ratio: the heatmap's share on the shoe over the shoe's "
+                  "share of the crop (1 = a uniform map; interval: 95% bootstrap over crops); pointing: hottest "
+                  "pixel on the shoe; deletion (lower) / insertion (higher): faithfulness to the similarity; "
+                  "sanity_spearman: correlation with the same network's maps at random weights (lower is better).",
+                  "", markdown_table(fig9), ""]
     return "\n".join(parts)
 
 
@@ -278,7 +288,12 @@ def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tupl
     on_disk = {name: pd.read_csv(out / f"{name}.csv") for name in TABLES if (out / f"{name}.csv").is_file()}
     diffs = differences(runs_dir, seeds[0], tuple(on_disk))
     write_text(out / "differences.csv", diffs.to_csv(index=False))
-    write_text(out / "summary.md", summary_markdown(on_disk, scale, seeds, data, diffs))
+    fig9 = fig9_table(runs_dir, seeds[0], measure=train, progress=progress) if "table1" in tables else None
+    if fig9 is not None:
+        write_text(out / "fig9.csv", fig9.to_csv(index=False))
+    elif (out / "fig9.csv").is_file():
+        fig9 = pd.read_csv(out / "fig9.csv")
+    write_text(out / "summary.md", summary_markdown(on_disk, scale, seeds, data, diffs, fig9))
     finished = sorted(p.name for p in runs_dir.iterdir() if is_complete(p)) if runs_dir.is_dir() else []
     write_json(out / "reproduce.json", {
         "command": command, "scale": scale, "seeds": list(seeds), "data": str(data),
@@ -290,6 +305,44 @@ def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tupl
     if finished:
         write_text(out / "train_logs.csv", training_logs(runs_dir, finished).to_csv(index=False))
     return built
+
+
+FIG9_HEAD = "max"
+FIG9_METRICS = ("energy_ratio", "pointing", "ggc_energy_ratio", "deletion_auc", "insertion_auc", "sanity_spearman")
+
+
+def fig9_table(runs_dir: Path, seed: int, measure: bool, progress: bool = True) -> pd.DataFrame | None:
+    """Fig. 9 as numbers: per attention variant of Table 1 (seed `seed`), the means of FIG9_METRICS
+    for its Grad-CAM on layer4.2 (`energy_ratio` with its 95% interval) and the untrained network's
+    energy ratio beside it (empty where a metric is undefined: all its maps constant). Runs not yet
+    measured are measured when `measure`; None when the dataset has no shoe masks (logged), or no
+    run is finished."""
+    from shoekit.errors import ShoekitError
+    from shoekit.explain.measurement import MeasureOptions, measure_run, read_measures
+
+    rows = []
+    for attention in ATTENTIONS:
+        run_dir = runs_dir / f"{attention}-eps0-seed{seed}"
+        if not is_complete(run_dir):
+            continue
+        table = read_measures(run_dir)
+        if table is None and measure:
+            try:
+                table = measure_run(run_dir, MeasureOptions(head=FIG9_HEAD, progress=progress)).table
+            except ShoekitError as error:
+                log.warning("Fig. 9 left out: %s", error)
+                return None
+        if table is None:
+            continue
+        chosen = table[(table["method"] == "gradcam") & (table["layer"] == "layer4.2")]
+        trained = chosen[chosen["model"] == "trained"].set_index("metric")
+        untrained = chosen[chosen["model"] == "untrained"].set_index("metric")
+        rows.append({"attention": attention, **{metric: trained["mean"].get(metric) for metric in FIG9_METRICS},
+                     "energy_ratio_low": trained["low"].get("energy_ratio"),
+                     "energy_ratio_high": trained["high"].get("energy_ratio"),
+                     "untrained_energy_ratio": untrained["mean"].get("energy_ratio"),
+                     "crops": trained["count"].get("energy_ratio")})
+    return pd.DataFrame(rows).round(3) if rows else None
 
 
 def best_finished(table: pd.DataFrame) -> pd.Series | None:

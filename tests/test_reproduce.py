@@ -99,3 +99,22 @@ def test_a_run_locked_by_a_live_process_is_left_to_it(tmp_path):
     (run / LOCK_FILE).write_text("999999999")  # a process that does not exist: stale, taken over
     assert claim(run) and (run / LOCK_FILE).read_text() == str(os.getpid())
     assert all(math.isnan(value) for value in metrics_row(run, "fc").values())  # unfinished: empty row
+
+
+def test_fig9_measures_each_finished_attention_run_on_the_masks(trained_run, tmp_path, caplog):
+    from shoekit.reproduce import fig9_table, summary_markdown
+    from tests.conftest import copy_run, masked_copy
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    masked_copy(trained_run, tmp_path / "masked").rename(runs / "dual_pool-eps0-seed0")
+    assert fig9_table(runs, 0, measure=False) is None  # not measured yet, and told not to
+    table = fig9_table(runs, 0, measure=True, progress=False)
+    assert table["attention"].tolist() == ["dual_pool"]  # values NaN: layer4 of a 32 px model is 1×1
+    assert {"energy_ratio", "pointing", "untrained_energy_ratio", "energy_ratio_low"} <= set(table.columns)
+    summary = summary_markdown({}, "smoke", (0,), tmp_path, fig9=table)
+    assert "## Fig. 9 as numbers" in summary and "| dual_pool |" in summary
+    copy_run(trained_run, runs / "se-eps0-seed0")  # a dataset without masks: Fig. 9 is left out, said why
+    (runs / "dual_pool-eps0-seed0" / "explain" / "measures.csv").unlink()
+    assert fig9_table(runs, 0, measure=True, progress=False) is None
+    assert "Fig. 9 left out" in caplog.text and "no shoe mask" in caplog.text
