@@ -14,14 +14,18 @@ PRIMARY_COLOUR = "#1f4e9c"  # a calm blue for sliders and buttons (Streamlit's d
 
 
 def workbench_app() -> Path:
-    """workbench/app.py beside the shoekit package (a source checkout or editable install)."""
-    import shoekit
+    """app.py of the installed `workbench` package (shipped in shoekit's wheel; in a source checkout
+    or editable install, the repository's workbench/)."""
+    from importlib.util import find_spec
+
     from shoekit.errors import ShoekitError
 
-    app = Path(shoekit.__file__).resolve().parent.parent / "workbench" / "app.py"
-    if not app.is_file():
-        raise ShoekitError(f"{app}: the workbench app is not there; it ships with the source checkout, "
-                           "so install shoekit from it with `pip install -e .`")
+    spec = find_spec("workbench")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    app = Path(folders[0]) / "app.py" if folders else None
+    if app is None or not app.is_file():
+        raise ShoekitError(f"{app or 'the workbench package'}: the workbench app is not installed; reinstall "
+                           "shoekit (`pip install .` in its source folder) so that it brings workbench/")
     return app
 
 
