@@ -107,3 +107,18 @@ def test_a_query_image_is_named_as_a_file_given_on_the_command_line(trained_run,
     frames[0].save(animated, save_all=True, append_images=frames[1:])
     assert cli_main(["index", "search", str(index), "--run", str(trained_run), "--image", str(animated)]) == 0
     assert "walk.gif: 2 frames (GIF file): only the first frame is used" in caplog.text
+
+
+def test_the_workbench_command_names_a_busy_port_and_a_missing_runs_folder(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert cli_main(["workbench", "--runs", str(tmp_path), "--port", str(port), "--no-browser"]) == 2
+        assert f"--port {port}: cannot serve on it" in capsys.readouterr().err
+    missing = tmp_path / "no-such-runs"
+    assert cli_main(["workbench", "--runs", str(missing), "--port", str(port), "--no-browser"]) == 2
+    err = capsys.readouterr().err
+    assert f"--runs {missing}: no such folder" in err and "--demo" in err

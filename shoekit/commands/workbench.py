@@ -72,9 +72,13 @@ def run(args: argparse.Namespace) -> int:
         raise ShoekitError("streamlit is not installed in this Python; install it with "
                            "`pip install streamlit` (or reinstall shoekit with its dependencies)")
     app = workbench_app()
+    check_port(args.port)
     runs = args.runs or (DemoSettings().out / "runs" if args.demo else None)
     if args.demo:
         run_demo(DemoSettings())
+    if args.runs is not None and not args.runs.is_dir():
+        raise ShoekitError(f"--runs {args.runs}: no such folder; give the folder that holds your run folders "
+                           f"(shoekit train --out {args.runs}/NAME makes one), or start with --demo")
     env = dict(os.environ)
     if runs is not None:
         env[RUNS_ENV] = str(runs)
@@ -86,6 +90,24 @@ def run(args: argparse.Namespace) -> int:
                  browse=url if not args.no_browser and has_display() else None)
     print(f"workbench stopped (streamlit exit code {code})")
     return code
+
+
+def check_port(port: int) -> None:
+    """ShoekitError when `port` cannot be served on (in use, or out of range), before anything starts."""
+    import socket
+
+    from shoekit.errors import ShoekitError
+
+    if not 1 <= port <= 65535:
+        raise ShoekitError(f"--port {port}: not a port number; give one from 1024 to 65535")
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: a closed one's port is free
+        try:
+            probe.bind(("", port))
+        except OSError as error:
+            raise ShoekitError(f"--port {port}: cannot serve on it ({error.strerror or error}); another "
+                               f"workbench may be running there: open http://localhost:{port}, stop it, or "
+                               "choose another port with --port N") from None
 
 
 def has_display() -> bool:
