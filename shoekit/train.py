@@ -144,6 +144,9 @@ def lr_factor(config: TrainConfig, steps_per_epoch: int, clock: BudgetClock | No
     return factor
 
 
+EXPLODED_FACTOR = 10.0  # an epoch's loss this many times the chance level's means training diverged
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 100_003 + epoch
 
@@ -193,6 +196,15 @@ def run_epoch(model, loader, criterion, optimizers: Optimizers, scheduler, devic
     return {"loss": total_loss / max(seen, 1), "accuracy": correct / max(seen, 1),
             **{f"loss_{name}": value / max(seen, 1) for name, value in zip(names, part_values)},
             "images_per_s": seen / max(seconds, 1e-9), "seconds": seconds}
+
+
+def diverging(loss: float, classes: int) -> str | None:
+    """Why an epoch's mean training `loss` says training has diverged (far above what a model that
+    guesses among `classes` classes scores, ln(classes)), or None."""
+    chance = math.log(max(classes, 2))
+    if loss > EXPLODED_FACTOR * chance:
+        return f"the training loss {loss:.4g} is far above chance level ({chance:.2f}): training has diverged"
+    return None
 
 
 def keep_snapshot(run_dir: Path, config: TrainConfig, history: list[dict], model: torch.nn.Module,
@@ -322,6 +334,8 @@ def train(config: TrainConfig, run_dir: str | Path, resume: bool = False, progre
             record["val_seconds"] = time.perf_counter() - started
         record["train_minutes"] = clock.spent() / 60.0
         history.append(record)
+        if context.is_main and (why := diverging(stats["loss"], len(class_names))):
+            log.warning("epoch %d: %s; lower --lr (now %g) or lengthen --warmup-steps", epoch + 1, why, config.lr)
         epochs.set_postfix(loss=f"{stats['loss']:.3f}", acc=f"{stats['accuracy']:.3f}",
                            **({"val_mAP": f"{record['val_mAP']:.3f}"} if "val_mAP" in record else {}))
         finished = epoch + 1 == config.epochs or clock.exhausted()

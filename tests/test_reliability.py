@@ -122,3 +122,8 @@ def test_the_workbench_command_names_a_busy_port_and_a_missing_runs_folder(tmp_p
     assert cli_main(["workbench", "--runs", str(missing), "--port", str(port), "--no-browser"]) == 2
     err = capsys.readouterr().err
     assert f"--runs {missing}: no such folder" in err and "--demo" in err
+
+
+def test_a_diverging_training_loss_is_warned_about(tiny_dataset, tmp_path, caplog):
+    train(tiny_config(tiny_dataset, epochs=1, lr=1e8), tmp_path / "run", progress=False)
+    assert "far above chance level" in caplog.text and "lower --lr (now 1e+08)" in caplog.text
