@@ -117,7 +117,7 @@ def test_measure_run_writes_the_table_with_baselines(run_with_masks):
     assert len(report.crops) == 3 * 2 * 2 * 3  # queries × matches × directions × models
     trained = table[table["model"] == "trained"].set_index("metric")
     assert {"energy_ratio", "pointing", "ggc_energy_ratio", "deletion_auc", "insertion_auc", "cam_mult",
-            "sanity_spearman"} <= set(trained.index)
+            "road_morf", "sanity_spearman"} <= set(trained.index)
     assert (trained["low"] <= trained["mean"]).all() and (trained["mean"] <= trained["high"]).all()
     untrained = table[table["model"] == "untrained"]["metric"]
     assert "deletion_auc" not in set(untrained) and "energy_ratio" in set(untrained)

@@ -7,8 +7,10 @@ per CAM method × target layer, it computes on each explained crop (`shoekit.exp
 - `energy_share`, `energy_ratio`, `pointing`: the CAM against the crop's shoe mask;
 - `ggc_energy_share`, `ggc_energy_ratio`: the same for Guided Grad-CAM (|values| summed over colour);
 - `deletion_auc`, `insertion_auc`: faithfulness to the similarity (the model in the run's
-  precision scores the perturbed crops), and `cam_mult` (pytorch-grad-cam's
-  CamMultImageConfidenceChange: the similarity's change when the crop is multiplied by its map);
+  precision scores the perturbed crops); `cam_mult` (as pytorch-grad-cam's
+  CamMultImageConfidenceChange: the similarity's change when the crop is multiplied by its map) and
+  `road_morf` (the package's ROAD imputation, most relevant first: the similarity's change when the
+  hottest 20% of pixels are filled in from their neighbours; more negative is more faithful);
 - `sanity_spearman`: rank correlation with the map the same architecture gives with random weights.
 
 Rows of the table: `trained` (the run's model), `untrained` (same architecture, random weights,
@@ -22,6 +24,7 @@ and `measures_crops.csv` (every crop's values).
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from pytorch_grad_cam.metrics.road import ROADMostRelevantFirst
 from tqdm.auto import tqdm
 
 from shoekit.errors import ShoekitError
@@ -49,7 +53,8 @@ log = logging.getLogger(__name__)
 MEASURE_DIR = "explain"
 MODELS = ("trained", "untrained", "random")
 METRICS = ("energy_share", "energy_ratio", "pointing", "ggc_energy_share", "ggc_energy_ratio",
-           "deletion_auc", "insertion_auc", "cam_mult", "sanity_spearman")
+           "deletion_auc", "insertion_auc", "cam_mult", "road_morf", "sanity_spearman")
+ROAD_PERCENTILE = 80  # ROAD removes the pixels above this percentile of the map: its hottest 20%
 
 
 @dataclass
@@ -165,6 +170,12 @@ def measure_items(items, images, masks, explainers, features, scorer, crops, hea
     plain = score(pixels, np.arange(len(keys)))
     multiplied = {name: score(pixels * maps[name][:, None], np.arange(len(keys))) - plain
                   for name in ("trained", "random")}
+    road = ROADMostRelevantFirst(ROAD_PERCENTILE)
+    with warnings.catch_warnings():  # the package's imputer uses a numpy form NumPy 2 deprecates
+        warnings.simplefilter("ignore", DeprecationWarning)
+        imputed = {name: np.stack([road.perturbation(torch.from_numpy(image), torch.from_numpy(heatmap)).numpy()
+                                   for image, heatmap in zip(pixels, maps[name])]) for name in ("trained", "random")}
+    road_change = {name: score(imputed[name], np.arange(len(keys))) - plain for name in imputed}
     rows = []
     for position, (side, index, other_side, other) in enumerate(items):
         mask = masks[(side, index)]
@@ -181,7 +192,8 @@ def measure_items(items, images, masks, explainers, features, scorer, crops, hea
                            sanity_spearman=rank_correlation(heatmap, maps["untrained"][position]))
             if name in faithful:
                 row.update(deletion_auc=faithful[name][position, 0], insertion_auc=faithful[name][position, 1],
-                           cam_mult=float(multiplied[name][position]))
+                           cam_mult=float(multiplied[name][position]),
+                           road_morf=float(road_change[name][position]))
             rows.append(row)
     return rows
 
