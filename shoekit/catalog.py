@@ -154,7 +154,7 @@ def check_checkpoint_version(path: Path) -> None:
 
     if not path.is_file():
         raise CheckpointError(f"{path.parent}: no {CHECKPOINT_FILE}; the run has not finished an epoch: "
-                              f"resume it with `shoekit train --resume --out {path.parent}`")
+                              f"resume it with `shoekit train --resume {path.parent}`")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # truncated file, unsafe pickle, not a zip checkpoint

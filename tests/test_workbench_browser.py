@@ -3,6 +3,8 @@
 Needs Debian's Chromium at /usr/bin/chromium and the `playwright` Python package (no
 `playwright install`: the test drives the system browser). Without them the test FAILS and says
 how to install them. Screenshots go to the test's tmp folder and to benchmarks/out/screenshots/.
+`SHOEKIT_BROWSER_RUNS=demo/runs pytest tests/test_workbench_browser.py` visits the pages with another
+runs folder (the demo's, for the README's screenshots) instead of the tiny test run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workbench_fixtures import frame_png, runs_root  # noqa: F401
+from tests.workbench_fixtures import frame_png, masked_runs_root  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -73,9 +75,11 @@ def wait_until_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.fixture
-def served_app(runs_root, tmp_path):  # noqa: F811
+def served_app(masked_runs_root, tmp_path):  # noqa: F811
     """`shoekit workbench --runs ROOT --port N` running as from a script: standard input closed, no
-    display, no terminal (it must not wait on Streamlit's first-run prompt); its URL."""
+    display, no terminal (it must not wait on Streamlit's first-run prompt); its URL. ROOT holds
+    the tiny run, its dataset with shoe masks (or $SHOEKIT_BROWSER_RUNS)."""
+    runs_root = Path(os.environ.get("SHOEKIT_BROWSER_RUNS") or masked_runs_root).resolve()
     port = free_port()
     url = f"http://localhost:{port}"
     log = tmp_path / "workbench.log"
@@ -148,6 +152,8 @@ def test_every_page_in_chromium(served_app, tmp_path):
                     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=PAGE_TIMEOUT_MS)
                 assert page.locator('[data-testid="stImage"]').count() >= (7 if path in ("", "gallery") else 0)
                 assert_no_errors(page, title)
+                if path == "":  # the heatmaps are measured against the shoe's mask, and outlined with it
+                    assert page.get_by_text("heatmap energy on the shoe").count() >= 1
                 screenshot(page, tmp_path / f"workbench-{path or 'match'}.png")
                 if path == "data":
                     simulation(page, tmp_path)

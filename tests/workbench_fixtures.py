@@ -35,6 +35,19 @@ def runs_root(tmp_path: Path, trained_run: Path) -> Path:
     return root
 
 
+@pytest.fixture
+def masked_runs_root(tmp_path: Path, trained_run: Path) -> Path:
+    """A runs folder holding a copy of the tiny run whose dataset has shoe masks (so the Match page
+    outlines the shoe), and the broken run folder."""
+    from tests.conftest import masked_copy
+
+    root = tmp_path / "masked_runs"
+    root.mkdir()
+    masked_copy(trained_run, tmp_path / "masked").rename(root / "tiny_dual")
+    write_broken_run(root / BROKEN_RUN)
+    return root
+
+
 def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")

@@ -16,8 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from shoekit.catalog import RunCatalog, RunSummary, discover_runs
-
-RUNS_ENV = "SHOEKIT_RUNS"
+from shoekit.commands.workbench import RUNS_ENV
 DEFAULT_RUNS = "demo/runs"
 RESULTS_ENV = "SHOEKIT_RESULTS"
 DEFAULT_RESULTS = "results"  # committed benchmark results (results/cpu/ablation.csv, ...)

@@ -78,7 +78,8 @@ def on_shoe(pair, query_mask, match_mask) -> str:
               (("query", pair.query, query_mask), ("match", pair.match, match_mask)) if mask is not None]
     if not ratios:
         return ""
-    parts = ", ".join(f"{name} {ratio:.1f}×" for name, ratio in ratios)
+    parts = ", ".join(f"{name} " + ("– (a flat heatmap)" if np.isnan(ratio) else f"{ratio:.1f}×")
+                      for name, ratio in ratios)
     return (f" · heatmap energy on the shoe: {parts} what a uniform map would put there "
             "(1.0× = no better than chance)")
 
