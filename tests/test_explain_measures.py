@@ -34,6 +34,9 @@ def test_energy_share_ratio_and_pointing_on_hand_made_maps():
     half[2:6, 2:6] = 5.25  # 16 * 5.25 = 84 on the shoe, 84 off it
     assert energy_share(half, mask) == pytest.approx(0.5)
     assert pointing_hit(half, mask) and not pointing_hit(1.0 - mask, mask)
+    block = np.zeros((10, 10))
+    block[1:6, 1:6] = 1.0  # a flat hot block, 16 of its 25 pixels on the shoe
+    assert pointing_hit(block, mask) and not pointing_hit(np.roll(block, 4, axis=1), mask)
     assert np.isnan(energy_share(np.zeros((10, 10)), mask))
     assert np.isnan(energy_ratio(uniform, np.zeros((10, 10))))
 
@@ -134,3 +137,10 @@ def test_measure_command_and_its_errors(run_with_masks, trained_run, capsys):
     assert "have no shoe mask" in err and "make-dataset" in err and "`mask` column" in err
     assert main(["explain", str(trained_run), "--top", "1"]) == 2
     assert "give --query and --out" in capsys.readouterr().err
+
+
+def test_the_default_layer_keeps_at_least_three_cells_a_side():
+    from shoekit.explain.options import default_layer
+
+    assert [default_layer(size) for size in (120, 96, 64, 32)] == ["layer4.2", "layer4.2", "layer3.5", "layer2.3"]
+    assert default_layer(64, last_stride=1) == "layer4.2"

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from shoekit.explain.options import CAM_METHOD_CLASSES, DEFAULT_LAYER, DEFAULT_METHOD
+from shoekit.explain.options import CAM_METHOD_CLASSES, DEFAULT_METHOD
 from shoekit.models.heads import HEADS
 
 log = logging.getLogger(__name__)
@@ -40,17 +40,18 @@ def register(subparsers) -> None:
                         help="feature head the similarity is taken on (default: %(default)s)")
     parser.add_argument("--method", choices=tuple(CAM_METHOD_CLASSES), default=DEFAULT_METHOD,
                         help="CAM method from pytorch-grad-cam (default: %(default)s)")
-    parser.add_argument("--layer", default=DEFAULT_LAYER,
+    parser.add_argument("--layer", default=None,
                         help="target layer: a stage 'layerN' (N = 1-4) or a bottleneck 'layerN.i' "
                         "(layer1.0-2, layer2.0-3, layer3.0-5, layer4.0-2); deeper is coarser "
-                        "(default: %(default)s, the last bottleneck)")
+                        "(default: the paper's layer4.2 where its map is at least 3 px a side at the "
+                        "run's input size, else layer3.5, e.g. for 64 px inputs)")
     parser.add_argument("--tile", type=int, default=128,
                         help="size of each image in the PNG panels, px (default: %(default)s)")
     measure = parser.add_argument_group("--measure options")
     measure.add_argument("--methods", nargs="+", choices=tuple(CAM_METHOD_CLASSES), default=[DEFAULT_METHOD],
                          help="CAM methods to measure (default: %(default)s)")
-    measure.add_argument("--layers", nargs="+", default=[DEFAULT_LAYER],
-                         help="target layers to measure (default: %(default)s)")
+    measure.add_argument("--layers", nargs="+", default=None,
+                         help="target layers to measure (default: the --layer default)")
     measure.add_argument("--queries", type=int, default=None, metavar="N",
                          help="measure only the first N test queries (default: all)")
     measure.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -68,7 +69,8 @@ def run_measure(args: argparse.Namespace) -> int:
     if args.query is not None or args.out is not None:
         return fail("--measure explains every test query into RUN/explain/: drop --query and --out")
     report = measure_run(args.run, MeasureOptions(
-        top=args.top, methods=tuple(args.methods), layers=tuple(args.layers), head=args.head,
+        top=args.top, methods=tuple(args.methods), layers=tuple(args.layers or ([args.layer] if args.layer else [])),
+        head=args.head,
         queries=args.queries, progress=not args.no_progress))
     print(f"measured {args.run}: {report.headline()}; table in {report.files[1]}")
     return 0
@@ -80,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
 
     from shoekit.explain import Explainer, load_evaluation, search_gallery
     from shoekit.explain.layers import target_layer_names
+    from shoekit.explain.options import default_layer
     from shoekit.figures.panels import explanation_sheet, pair_sheet
     from shoekit.figures.sheet import save_png
     from shoekit.query_image import load_query_image
@@ -95,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(args.out, args.overwrite)
     trained = load_run(args.run)
     layers = target_layer_names(trained.model)
+    args.layer = args.layer or default_layer(trained.config.image_size, trained.config.last_stride)
     if args.layer not in layers:
         return fail(f"unknown --layer {args.layer!r}; choose one of {', '.join(layers)}")
     results = load_evaluation(args.run, args.head)

@@ -42,7 +42,7 @@ from shoekit.explain.explainer import Explainer
 from shoekit.explain.layers import target_layer_names
 from shoekit.explain.measures import (bootstrap_interval, deletion_insertion, energy_ratio, energy_share,
                                       pointing_hit, random_heatmap, rank_correlation)
-from shoekit.explain.options import CAM_METHOD_CLASSES
+from shoekit.explain.options import CAM_METHOD_CLASSES, default_layer
 from shoekit.explain.targets import SimilarityTarget
 from shoekit.models import build_model
 from shoekit.precision import autocast, bf16_supported
@@ -60,12 +60,12 @@ ROAD_PERCENTILE = 80  # ROAD removes the pixels above this percentile of the map
 @dataclass
 class MeasureOptions:
     """What `measure_run` explains: `top` matches per query (both directions), CAM `methods` and
-    target `layers`, the evaluated `head`, at most `queries` queries (None: all), `seed` for the
-    random weights and heatmaps."""
+    target `layers` (empty: `default_layer` of the run's input size), the evaluated `head`, at most
+    `queries` queries (None: all), `seed` for the random weights and heatmaps."""
 
     top: int = 5
     methods: tuple[str, ...] = ("gradcam",)
-    layers: tuple[str, ...] = ("layer4.2",)
+    layers: tuple[str, ...] = ()
     head: str = "max"
     queries: int | None = None
     seed: int = 0
@@ -206,7 +206,8 @@ def measure_run(run_dir: str | Path, options: MeasureOptions = MeasureOptions())
         if method not in CAM_METHOD_CLASSES:
             raise ShoekitError(f"unknown --methods {method!r}; choose from {', '.join(CAM_METHOD_CLASSES)}")
     layers = target_layer_names(run.model)
-    for layer in options.layers:
+    chosen_layers = options.layers or (default_layer(run.config.image_size, run.config.last_stride),)
+    for layer in chosen_layers:
         if layer not in layers:
             raise ShoekitError(f"unknown --layers {layer!r}; choose from {', '.join(layers)}")
     if options.top < 1:
@@ -228,7 +229,7 @@ def measure_run(run_dir: str | Path, options: MeasureOptions = MeasureOptions())
     scorer = Scorer(run.model, options.head, run.config.bf16)
     rng = np.random.default_rng(options.seed)
     records = []
-    combos = [(method, layer) for method in options.methods for layer in options.layers]
+    combos = [(method, layer) for method in options.methods for layer in chosen_layers]
     bar = tqdm(total=len(combos) * sum(map(len, items.values())), desc="measuring explanations", unit="crop",
                disable=not options.progress)
     for method, layer in combos:

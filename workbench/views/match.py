@@ -8,7 +8,7 @@ import streamlit as st
 from shoekit.errors import ShoekitError
 from shoekit.explain.layers import target_layer_names
 from shoekit.explain.measures import energy_ratio
-from shoekit.explain.options import CAM_METHOD_CLASSES, DEFAULT_LAYER, DEFAULT_METHOD
+from shoekit.explain.options import CAM_METHOD_CLASSES, DEFAULT_METHOD, default_layer
 from shoekit.figures.panels import image_panels
 from workbench import state
 from workbench.widgets import BLUE, match_colour, percent, require_run, show_error, tile_row, uploaded_image
@@ -17,7 +17,8 @@ SOURCES = ("A query from the dataset", "Upload a crop")
 METHOD_HELP = ("Grad-CAM weighs the chosen layer's maps by their gradients; Grad-CAM++ and LayerCAM "
                "are variants that pick out several parts better.")
 LAYER_HELP = ("Where in the network the heatmap is taken: layer4.2 (the last block, the paper's "
-              "choice) gives coarse regions, earlier layers finer detail.")
+              "choice) gives coarse regions, earlier layers finer detail. The default is layer4.2 unless "
+              "the model's small inputs leave it under 3×3 cells (64 px inputs: layer3.5).")
 HEATMAP_HELP = ("**Grad-CAM**: red where the model looked to decide that the two crops are alike. "
                 "**Guided Grad-CAM**: the fine edges and patterns inside those regions.")
 
@@ -127,7 +128,9 @@ def main() -> None:
                                    index=list(CAM_METHOD_CLASSES).index(DEFAULT_METHOD), key="match_method",
                                    help=METHOD_HELP)
     layers = target_layer_names(model)
-    layer = controls[3].selectbox("Heatmap layer", layers, index=layers.index(DEFAULT_LAYER),
+    config = state.trained_run(str(run.path)).config
+    layer = controls[3].selectbox("Heatmap layer", layers, index=layers.index(default_layer(config.image_size,
+                                                                                            config.last_stride)),
                                   key="match_layer", help=LAYER_HELP)
     chosen = choose_query(run, head)
     if chosen is None:
