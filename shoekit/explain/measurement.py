@@ -23,7 +23,6 @@ and `measures_crops.csv` (every crop's values).
 
 from __future__ import annotations
 
-import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +47,6 @@ from shoekit.models import build_model
 from shoekit.precision import autocast, bf16_supported
 from shoekit.runs import load_run, write_text
 
-log = logging.getLogger(__name__)
 
 MEASURE_DIR = "explain"
 MODELS = ("trained", "untrained", "random")
