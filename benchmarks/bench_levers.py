@@ -28,10 +28,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from bench_time_to_accuracy import train_side_by_side  # the sibling script (this one runs from benchmarks/)
+from bench_time_to_accuracy import snapshot_states, train_side_by_side  # the sibling script (run from benchmarks/)
 from shoekit.data import manifest_hash
 from shoekit.data.training_sets import validation_set
-from shoekit.runs import SNAPSHOT_DIR, load_checkpoint, load_run
+from shoekit.runs import load_run
 from shoekit.validation import score_validation
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -64,20 +64,12 @@ def score_arm(run_dir: Path, head: str) -> list[dict]:
     images seen, the training accuracy of the snapshot's epoch and validation Rank-1 / mAP
     (fractions)."""
     run = load_run(run_dir)
-    history = pd.read_csv(run_dir / "train_log.csv")
-    seen = (history["images_per_s"] * history["seconds"]).cumsum()
     validation = {size: validation_set(run.config, size) for size in SIZES}
     rows = []
-    for path in sorted((run_dir / SNAPSHOT_DIR).glob("minute_*.pt")):
-        snapshot = load_checkpoint(path)
-        run.model.load_state_dict(snapshot["model"])
-        epoch = int(snapshot["epoch"])
+    for when, logged in snapshot_states(run):
         for size in SIZES:
             val = score_validation(run.model, validation[size], head, torch.device("cpu"), run.config.bf16)
-            rows.append({"minutes": float(snapshot["train_minutes"]), "epoch": epoch,
-                         "images": int(seen.iloc[epoch - 1]),
-                         "train_accuracy": float(history["accuracy"].iloc[epoch - 1]),
-                         "eval_size": size, **val})
+            rows.append({**when, "train_accuracy": float(logged["accuracy"]), "eval_size": size, **val})
     return rows
 
 

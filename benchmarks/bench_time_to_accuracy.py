@@ -29,6 +29,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -82,21 +83,29 @@ def train_side_by_side(commands: dict[str, list[str]], out: Path) -> None:
             raise SystemExit(f"training {name} failed (exit {process.returncode}); see {out / name}.log")
 
 
+def snapshot_states(run) -> Iterator[tuple[dict, pd.Series]]:
+    """Load each snapshot of `run` (a TrainedRun) into `run.model` in turn, oldest first, and yield
+    its {minutes, epoch, images seen} and the train_log.csv row of its epoch."""
+    history = pd.read_csv(run.path / "train_log.csv")
+    seen = (history["images_per_s"] * history["seconds"]).cumsum()
+    for path in sorted((run.path / SNAPSHOT_DIR).glob("minute_*.pt")):
+        snapshot = load_checkpoint(path)
+        run.model.load_state_dict(snapshot["model"])
+        epoch = int(snapshot["epoch"])
+        yield ({"minutes": float(snapshot["train_minutes"]), "epoch": epoch, "images": int(seen.iloc[epoch - 1])},
+               history.iloc[epoch - 1])
+
+
 def score_snapshots(run_dir: Path, heads: list[str], data: Path, sizes: list[int]) -> list[dict]:
     """Every snapshot of a run scored with every head of `heads` at every input size in `sizes`
     (px): its minutes and images seen, test-split Rank-1 / mAP (fractions) and, for runs with
     validation identities, the validation mAP (the number a size and head are chosen by)."""
     run = load_run(run_dir)
-    history = pd.read_csv(run_dir / "train_log.csv")
-    seen = (history["images_per_s"] * history["seconds"]).cumsum()
     splits = {size: [ShoeCrops(data, split, transform=eval_transform(size), align=run.config.align)
                      for split in (["query"], ["gallery", "distractor"])] for size in sizes}
     validation = {size: validation_set(run.config, size) for size in sizes}
     rows = []
-    for path in sorted((run_dir / SNAPSHOT_DIR).glob("minute_*.pt")):
-        snapshot = load_checkpoint(path)
-        run.model.load_state_dict(snapshot["model"])
-        epoch = int(snapshot["epoch"])
+    for when, _ in snapshot_states(run):
         for size in sizes:
             query, gallery = splits[size]
             feats = [extract_features(run.model, split, heads, progress=False) for split in (query, gallery)]
@@ -105,8 +114,7 @@ def score_snapshots(run_dir: Path, heads: list[str], data: Path, sizes: list[int
                                       np.array(query.identities), np.array(gallery.identities))
                 val = ({} if validation[size] is None else
                        score_validation(run.model, validation[size], head, torch.device("cpu"), run.config.bf16))
-                rows.append({"minutes": float(snapshot["train_minutes"]), "epoch": epoch, "head": head,
-                             "images": int(seen.iloc[epoch - 1]), "eval_size": size, "rank1": result["rank1"],
+                rows.append({**when, "head": head, "eval_size": size, "rank1": result["rank1"],
                              "mAP": result["mAP"], **({"val_mAP": val["val_mAP"]} if val else {})})
     return rows
 
