@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from shoekit.commands import make_dataset
-from shoekit.data.builder import (SCALES, BuildOptions, NamedViews, TrajectoryViews,
-                                  balanced_cycle, build_dataset, safe_name)
+from shoekit.data.builder import BuildOptions, build_dataset
+from shoekit.data.planning import SCALES, NamedViews, TrajectoryViews, balanced_cycle, safe_name
 from shoekit.data.floors import FLOORS
 from shoekit.data.manifest import KEYPOINT_COLUMNS, read_manifest, validate_dataset
 from shoekit.data.procedural import VIEWS, make_shoe_types, render_cutout

@@ -124,10 +124,10 @@ class CutoutSource:
 
 
 def stable_seed(*parts: object) -> int:
-    """A 32-bit seed from `parts`, the same on every machine (see `builder.stable_seed`)."""
-    from shoekit.data.builder import stable_seed as builder_seed
+    """A 32-bit seed from `parts`, the same on every machine (see `planning.stable_seed`)."""
+    from shoekit.data.planning import stable_seed as planning_seed
 
-    return builder_seed(*parts)
+    return planning_seed(*parts)
 
 
 class OnlineRenders(torch.utils.data.Dataset):
@@ -203,7 +203,7 @@ def render_validation(source: CutoutSource, identities: list[str], size: int, se
     """Render the validation benchmark of `identities` in the test split's protocol: per
     identity two query crops (two views far apart, two floors) and `gallery_crops` gallery
     crops on the other floors, leaving out the views next to a query's; resized to `size`."""
-    from shoekit.data.builder import NamedViews, TrajectoryViews, query_gallery_specs
+    from shoekit.data.planning import NamedViews, TrajectoryViews, query_gallery_specs
 
     record = source.record
     named = record.source == "procedural"
