@@ -7,8 +7,8 @@ from torch import nn
 
 from shoekit.errors import CheckpointError
 from shoekit.models import HEADS, build_model, feature_dim
-from shoekit.models.attention import (CBAM, DualPoolAttention, EfficientChannelAttention, SpatialMean, SqueezeExcitation,
-                                      build_attention, channel_mlp, eca_kernel_size, mlp_on_rows)
+from shoekit.models.attention import (CBAM, ChannelMLP, DualPoolAttention, EfficientChannelAttention, NoAttention,
+                                      SpatialMean, SqueezeExcitation, build_attention, eca_kernel_size)
 from shoekit.models.resnet import AttentionBottleneck
 
 RESNET50_PARAMS = 25_557_032  # torchvision's resnet50
@@ -64,31 +64,58 @@ def test_attention_sits_after_bn3_before_the_addition():
     block = AttentionBottleneck(64, 16, "se").eval()
     seen = {}
     block.bn3.register_forward_hook(lambda m, i, o: seen.setdefault("bn3", o))
-    block.attention.register_forward_hook(lambda m, i, o: seen.update(att_in=i[0], att_out=o.clone()))
+    block.attention.register_forward_pre_hook(lambda m, args: seen.update(att_in=args[0]))
     x = torch.randn(2, 64, 8, 8)
     with torch.no_grad():
         out = block(x)
-    assert torch.equal(seen["att_in"], seen["bn3"])
-    summed = seen["att_out"]
-    assert torch.allclose(out, torch.relu(summed))
+        assert torch.equal(seen["att_in"], seen["bn3"])
+        assert torch.allclose(out, torch.relu(block.attention(seen["bn3"]) + x))  # gated branch + identity
+
+
+@pytest.mark.parametrize("attention", ["none", "se", "cbam", "eca", "dual_pool"])
+def test_every_attention_is_a_pure_gate(attention):
+    """`module(x)` is `x * module.gate(x)`, the gate broadcasting onto x with the documented shape."""
+    torch.manual_seed(0)
+    module = build_attention(attention, 32).eval()
+    x = torch.randn(3, 32, 6, 5)
     with torch.no_grad():
-        assert torch.allclose(summed, block.attention(seen["bn3"]) + x)  # gated branch + identity
+        gate = module.gate(x)
+        torch.testing.assert_close(module(x), x * gate)
+    expected = {"none": (1, 1, 1, 1), "cbam": (3, 32, 6, 5)}.get(attention, (3, 32, 1, 1))
+    assert gate.shape == expected
+    if attention == "none":
+        assert torch.equal(gate, torch.ones(1, 1, 1, 1)) and module(x) is x
 
 
 @pytest.mark.parametrize("attention", ["none", "se", "cbam", "eca", "dual_pool"])
 def test_fused_residual_equals_gating_then_adding(attention):
-    """`module(x, identity)` (one addcmul pass) is `module(x) + identity`, values and gradients."""
+    """The bottleneck's one addcmul pass is relu(attention(out) + identity), values and gradients."""
     torch.manual_seed(0)
-    module = build_attention(attention, 32).train()
-    x = torch.randn(3, 32, 6, 5, requires_grad=True)
-    identity = torch.randn(3, 32, 6, 5, requires_grad=True)
-    fused = module(x, identity)
-    grads_fused = torch.autograd.grad(fused.square().sum(), (x, identity))
-    plain = module(x) + identity
-    grads_plain = torch.autograd.grad(plain.square().sum(), (x, identity))
+    block = AttentionBottleneck(64, 16, attention).train()
+    x = torch.randn(3, 64, 6, 5, requires_grad=True)
+    fused = block(x)
+    grads_fused = torch.autograd.grad(fused.square().sum(), (x, *block.parameters()))
+    y = block.relu(block.bn1(block.conv1(x)))
+    y = block.relu(block.bn2(block.conv2(y)))
+    plain = torch.relu(block.attention(block.bn3(block.conv3(y))) + x)
+    grads_plain = torch.autograd.grad(plain.square().sum(), (x, *block.parameters()))
     torch.testing.assert_close(fused, plain)
-    for got, expected in zip(grads_fused, grads_plain):
-        torch.testing.assert_close(got, expected)
+    for got, expected in zip(grads_fused, grads_plain):  # the same sums in another order
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_block_without_attention_is_torchvisions_bottleneck():
+    """A bottleneck whose attention is replaced by NoAttention computes what torchvision's does."""
+    from torchvision.models.resnet import Bottleneck
+
+    torch.manual_seed(0)
+    block = AttentionBottleneck(64, 16, "dual_pool").eval()
+    block.attention = NoAttention()
+    reference = Bottleneck(64, 16).eval()
+    reference.load_state_dict(block.state_dict())
+    x = torch.randn(2, 64, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), reference(x))
 
 
 def test_every_bottleneck_has_the_attention():
@@ -263,18 +290,38 @@ def test_spatial_mean_matches_adaptive_average_pooling():
     torch.testing.assert_close(SpatialMean()(cl).float(), x.detach().mean((2, 3), keepdim=True), atol=0.02, rtol=0.01)
 
 
-def test_mlp_on_rows_equals_the_1x1_convolutions():
-    """The MLP's matrix products on pooled rows give the 1×1 convs' output and gradients, for rows
-    of any leading shape (SE's (B, C), the dual-pool module's (B, 2, C))."""
+def test_channel_mlp_runs_on_rows_of_any_leading_shape():
+    """SE's (B, C) rows and the dual-pool module's (B, 2, C) pairs go through the same Linear layers."""
     torch.manual_seed(0)
-    mlp = channel_mlp(32, 16)
-    pooled = torch.randn(3, 32, 1, 1, requires_grad=True)
-    by_conv = mlp(pooled)
-    by_rows = mlp_on_rows(mlp, pooled.flatten(1))
-    torch.testing.assert_close(by_rows, by_conv.flatten(1))
-    conv_grads = torch.autograd.grad(by_conv.square().sum(), [pooled, *mlp.parameters()])
-    row_grads = torch.autograd.grad(by_rows.square().sum(), [pooled, *mlp.parameters()])
-    for by_rows_grad, by_conv_grad in zip(row_grads, conv_grads):
-        torch.testing.assert_close(by_rows_grad, by_conv_grad)
+    mlp = ChannelMLP(32, 16)
+    assert [tuple(p.shape) for p in mlp.parameters()] == [(2, 32), (2,), (32, 2), (32,)]
     pairs = torch.randn(3, 2, 32)
-    torch.testing.assert_close(mlp_on_rows(mlp, pairs)[:, 1], mlp_on_rows(mlp, pairs[:, 1]))
+    torch.testing.assert_close(mlp(pairs)[:, 1], mlp(pairs[:, 1]))
+
+
+def old_layout(state_dict: dict) -> dict:
+    """`state_dict` as shoekit saved it when the attention MLPs were 1×1 convs: every `mlp.N.weight`
+    matrix `(out, in)` as a conv weight `(out, in, 1, 1)`, under the same key."""
+    return {key: value[:, :, None, None] if ".mlp." in key and key.endswith("weight") else value
+            for key, value in state_dict.items()}
+
+
+@pytest.mark.parametrize("attention", ["se", "cbam", "dual_pool"])
+def test_checkpoints_with_the_mlp_as_convolutions_still_load(attention):
+    torch.manual_seed(0)
+    saved = build_model(attention, num_classes=5).eval()
+    old = old_layout(saved.state_dict())
+    assert old["layer1.0.attention." + ("channel_gate.mlp.0.weight" if attention == "cbam" else "mlp.0.weight")].dim() == 4
+    torch.manual_seed(1)
+    model = build_model(attention, num_classes=5).eval()
+    model.load_state_dict(old)  # strict: every key, every shape
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(images), saved(images))
+    from shoekit.models.weights import load_backbone_state_dict
+
+    fresh = build_model(attention, num_classes=5)
+    report = load_backbone_state_dict(fresh, old, load_classifier=False)
+    assert not report.kept_init  # the attention tensors load too (a run's checkpoint as --pretrained)
+    assert all(torch.equal(fresh.state_dict()[key], value) for key, value in saved.state_dict().items()
+               if not key.startswith("fc."))

@@ -1,11 +1,12 @@
 """Channel/spatial attention modules placed in every ResNet50 bottleneck.
 
-Each module maps features `(B, C, H, W)` to the same shape and exposes `gate(x)`, the
-multiplicative weights it applies, so tests and explanations can inspect them. Called as
-`module(x, identity)` it returns `x ⊗ gate + identity`, the bottleneck's residual sum, in one
-`torch.addcmul` pass over the feature map instead of a multiply and an add (where the attention's
-time goes: benchmarks/bench_attention_cost.py). Every ReLU is an `nn.ReLU` module
-(never `F.relu`) so guided backprop can swap all of them.
+Every module is a pure gate on features `(B, C, H, W)`: `gate(x)` returns the multiplicative
+weights (shape per module, broadcastable onto x) and `forward(x)` returns `x ⊗ gate(x)`, the
+same shape as x. The residual addition is the bottleneck's (`shoekit.models.resnet`), which asks
+its module for the gate with `attention(x, gate_only=True)` (a module call, so forward hooks and
+pre-hooks on the module see the features x as their first positional argument) and adds it as
+`addcmul(identity, x, gate)` in one pass. `NoAttention` is plain ResNet50's block: gate 1.
+Every ReLU is an `nn.ReLU` module (never `F.relu`) so guided backprop can swap all of them.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from shoekit import choices
 
 
 class SpatialMean(nn.Module):
@@ -26,65 +28,79 @@ class SpatialMean(nn.Module):
         return x.sum((2, 3), keepdim=True) / (x.shape[2] * x.shape[3])
 
 
-def channel_mlp(channels: int, reduction: int) -> nn.Sequential:
-    """The bottleneck MLP C -> C/r -> C, its weights held as 1×1 convs (the layout of SE-ResNet
-    checkpoints); `mlp_on_rows` runs it."""
-    hidden = max(channels // reduction, 1)
-    return nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
+def conv_weights_as_linear(state_dict: dict, prefix: str, *_) -> None:
+    """Load-state-dict pre-hook of `ChannelMLP`: rewrites, in `state_dict` (in place), weights
+    saved by shoekit before the MLP was made of `nn.Linear` layers, 1×1 convs `(out, in, 1, 1)`
+    under the same keys `PREFIX0.weight` and `PREFIX2.weight`, as the `(out, in)` matrices the
+    Linear layers hold. Biases have the same shape in both layouts; other tensors are left alone."""
+    for index in ("0", "2"):
+        key = f"{prefix}{index}.weight"
+        weight = state_dict.get(key)
+        if isinstance(weight, torch.Tensor) and weight.dim() == 4 and weight.shape[2:] == (1, 1):
+            state_dict[key] = weight.flatten(1)
 
 
-def mlp_on_rows(mlp: nn.Sequential, rows: torch.Tensor) -> torch.Tensor:
-    """`mlp` (1×1 conv, ReLU, 1×1 conv) as two matrix products on pooled rows `(..., C)` -> `(..., C)`.
-    On one pixel a matrix product runs faster than oneDNN's 1×1 convolution in bf16; the
-    parameters stay the convs', so checkpoints still load."""
-    first, relu, second = mlp
-    hidden = relu(F.linear(rows, first.weight.flatten(1), first.bias))
-    return F.linear(hidden, second.weight.flatten(1), second.bias)
+class ChannelMLP(nn.Sequential):
+    """The attention's MLP on pooled rows: `(..., C)` -> `(..., C)`, Linear C -> C/r, ReLU,
+    Linear C/r -> C (r = `reduction`, at least one hidden unit). Parameters `0.weight` `(C/r, C)`,
+    `0.bias`, `2.weight` `(C, C/r)`, `2.bias`; checkpoints holding them as 1×1 convs (SE-ResNet's
+    layout, and shoekit's before) load too (`conv_weights_as_linear`)."""
+
+    def __init__(self, channels: int, reduction: int):
+        hidden = max(channels // reduction, 1)
+        super().__init__(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels))
+        self._register_load_state_dict_pre_hook(conv_weights_as_linear)
 
 
-def shared_mlp(mlp: nn.Sequential, avg: torch.Tensor, max_: torch.Tensor) -> torch.Tensor:
-    """`mlp` on both pooled descriptors `(B, C, 1, 1)` at once: `(B, 2, C)`, [:, 0] from avg,
-    [:, 1] from max. No batch-sized slicing, so ONNX exports keep a dynamic batch."""
-    return mlp_on_rows(mlp, torch.stack([avg.flatten(1), max_.flatten(1)], dim=1))
+def pooled_rows(*pooled: torch.Tensor) -> torch.Tensor:
+    """Pooled descriptors `(B, C, 1, 1)` as rows for one `ChannelMLP` call: `(B, C)` for one,
+    `(B, k, C)` for k of them stacked (row [:, i] from the i-th). No batch-sized slicing, so ONNX
+    exports keep a dynamic batch."""
+    if len(pooled) == 1:
+        return pooled[0].flatten(1)
+    return torch.stack([p.flatten(1) for p in pooled], dim=1)
 
 
-def apply_gate(x: torch.Tensor, gate: torch.Tensor, identity: torch.Tensor | None) -> torch.Tensor:
-    """x ⊗ gate, plus `identity` when given, in one `addcmul` pass (gate broadcasts onto x)."""
-    return x * gate if identity is None else torch.addcmul(identity, x, gate)
-
-
-class NoAttention(nn.Module):
-    """Plain ResNet50's bottleneck: features unchanged; `module(x, identity)` = x + identity."""
-
-    def forward(self, x: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
-        return x if identity is None else x + identity
-
-
-class ChannelAttention(nn.Module):
-    """A gate `(B, C, 1, 1)` multiplied onto the features; subclasses define `gate(x)`."""
+class AttentionGate(nn.Module):
+    """Base of the gating modules: subclasses define `gate(x)`; calling the module gives
+    `x ⊗ gate(x)` `(B, C, H, W)`, or with `gate_only=True` the gate itself (what the bottleneck
+    fuses with its residual addition)."""
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
+        """The multiplicative weights for features `x` `(B, C, H, W)`, broadcastable onto x."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
-        """x ⊗ gate(x), plus `identity` when given (fused into one pass)."""
-        return apply_gate(x, self.gate(x), identity)
+    def forward(self, x: torch.Tensor, gate_only: bool = False) -> torch.Tensor:
+        gate = self.gate(x)
+        return gate if gate_only else x * gate
 
 
-class SqueezeExcitation(ChannelAttention):
+class NoAttention(AttentionGate):
+    """Plain ResNet50's bottleneck: gate 1, features unchanged. The bottleneck adds its residual
+    without multiplying by the ones."""
+
+    def gate(self, x: torch.Tensor) -> torch.Tensor:
+        """A ones tensor of shape `(1, 1, 1, 1)` (broadcasts onto any x), in x's dtype and device."""
+        return torch.ones((1, 1, 1, 1), dtype=x.dtype, device=x.device)
+
+    def forward(self, x: torch.Tensor, gate_only: bool = False) -> torch.Tensor:
+        return self.gate(x) if gate_only else x
+
+
+class SqueezeExcitation(AttentionGate):
     """SE (Hu et al.): gate = σ(W1 δ(W0 avg(X))), shape (B, C, 1, 1), values in (0, 1)."""
 
     def __init__(self, channels: int, reduction: int = 16):
         super().__init__()
         self.pool = SpatialMean()
-        self.mlp = channel_mlp(channels, reduction)
+        self.mlp = ChannelMLP(channels, reduction)
         self.sigmoid = nn.Sigmoid()
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
-        return self.sigmoid(mlp_on_rows(self.mlp, self.pool(x).flatten(1)))[:, :, None, None]
+        return self.sigmoid(self.mlp(pooled_rows(self.pool(x))))[:, :, None, None]
 
 
-class DualPoolAttention(ChannelAttention):
+class DualPoolAttention(AttentionGate):
     """The paper's module: W = σ(MLP(avg X)) + σ(MLP(max X)), one MLP shared by both branches.
 
     A sigmoid on each branch *before* the sum, so the gate `(B, C, 1, 1)` lies in (0, 2);
@@ -95,31 +111,33 @@ class DualPoolAttention(ChannelAttention):
         super().__init__()
         self.avg_pool = SpatialMean()
         self.max_pool = nn.AdaptiveMaxPool2d(1)
-        self.mlp = channel_mlp(channels, reduction)
+        self.mlp = ChannelMLP(channels, reduction)
         self.sigmoid = nn.Sigmoid()
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
-        both = self.sigmoid(shared_mlp(self.mlp, self.avg_pool(x), self.max_pool(x)))  # (B, 2, C)
+        both = self.sigmoid(self.mlp(pooled_rows(self.avg_pool(x), self.max_pool(x))))  # (B, 2, C)
         return both.sum(dim=1)[:, :, None, None]  # σ(avg branch) + σ(max branch)
 
 
 class ChannelGate(nn.Module):
-    """CBAM channel gate: σ(MLP(avg X) + MLP(max X)), shape (B, C, 1, 1), values in (0, 1)."""
+    """CBAM channel gate: features `(B, C, H, W)` -> σ(MLP(avg X) + MLP(max X)), shape
+    (B, C, 1, 1), values in (0, 1)."""
 
     def __init__(self, channels: int, reduction: int = 16):
         super().__init__()
         self.avg_pool = SpatialMean()
         self.max_pool = nn.AdaptiveMaxPool2d(1)
-        self.mlp = channel_mlp(channels, reduction)
+        self.mlp = ChannelMLP(channels, reduction)
         self.sigmoid = nn.Sigmoid()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        both = shared_mlp(self.mlp, self.avg_pool(x), self.max_pool(x))  # (B, 2, C)
+        both = self.mlp(pooled_rows(self.avg_pool(x), self.max_pool(x)))  # (B, 2, C)
         return self.sigmoid(both.sum(dim=1))[:, :, None, None]
 
 
 class SpatialGate(nn.Module):
-    """CBAM spatial gate: σ(BN(conv7×7([mean_c X; max_c X]))), shape (B, 1, H, W), in (0, 1)."""
+    """CBAM spatial gate: features `(B, C, H, W)` -> σ(BN(conv7×7([mean_c X; max_c X]))), shape
+    (B, 1, H, W), values in (0, 1)."""
 
     def __init__(self, kernel_size: int = 7):
         super().__init__()
@@ -132,8 +150,9 @@ class SpatialGate(nn.Module):
         return self.sigmoid(self.bn(self.conv(pooled)))
 
 
-class CBAM(nn.Module):
-    """CBAM (Woo et al.): channel gate, then spatial gate on the re-weighted features."""
+class CBAM(AttentionGate):
+    """CBAM (Woo et al.): the channel gate, then the spatial gate computed on the channel-gated
+    features."""
 
     def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7):
         super().__init__()
@@ -145,11 +164,6 @@ class CBAM(nn.Module):
         channel = self.channel_gate(x)
         return channel * self.spatial_gate(x * channel)
 
-    def forward(self, x: torch.Tensor, identity: torch.Tensor | None = None) -> torch.Tensor:
-        """x ⊗ channel gate ⊗ spatial gate, plus `identity` when given (the last product fused with it)."""
-        x = x * self.channel_gate(x)
-        return apply_gate(x, self.spatial_gate(x), identity)
-
 
 def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
     """ECA's adaptive kernel: the odd number nearest |(log2 C + b) / γ| (rounded down, then up to odd)."""
@@ -157,7 +171,7 @@ def eca_kernel_size(channels: int, gamma: int = 2, b: int = 1) -> int:
     return t if t % 2 else t + 1
 
 
-class EfficientChannelAttention(ChannelAttention):
+class EfficientChannelAttention(AttentionGate):
     """ECA (Wang et al.): σ(conv1d_k(avg X)) across channels, gate (B, C, 1, 1) in (0, 1)."""
 
     def __init__(self, channels: int, gamma: int = 2, b: int = 1):
@@ -172,7 +186,8 @@ class EfficientChannelAttention(ChannelAttention):
         return self.sigmoid(self.conv(y)).transpose(1, 2).unsqueeze(-1)  # (B, C, 1, 1)
 
 
-ATTENTIONS: dict[str, type[nn.Module]] = {
+# One module per name of `shoekit.choices.ATTENTIONS` (tests check the two agree).
+ATTENTIONS: dict[str, type[AttentionGate]] = {
     "none": NoAttention,
     "se": SqueezeExcitation,
     "cbam": CBAM,
@@ -181,9 +196,9 @@ ATTENTIONS: dict[str, type[nn.Module]] = {
 }
 
 
-def build_attention(name: str, channels: int) -> nn.Module:
+def build_attention(name: str, channels: int) -> AttentionGate:
     """The attention module `name` for `channels` features (`NoAttention` for "none")."""
     if name not in ATTENTIONS:
-        raise ValueError(f"unknown attention {name!r}; choose one of {', '.join(ATTENTIONS)}")
+        raise ValueError(f"unknown attention {name!r}; choose one of {', '.join(choices.ATTENTIONS)}")
     module = ATTENTIONS[name]
     return module() if module is NoAttention else module(channels)

@@ -12,6 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from shoekit.choices import HEADS, NECK_HEADS
+from shoekit.errors import SettingsError
+
 
 class GlobalAvgPool(nn.Module):
     """(B, C, h, w) -> (B, C): mean over space."""
@@ -49,19 +52,26 @@ class GeneralizedMeanPool(nn.Module):
         return x.float().clamp(min=self.eps).pow(self.p).mean(dim=(2, 3)).pow(1.0 / self.p)
 
 
+# One pooling per name of `shoekit.choices.POOLING_HEADS` (tests check the two agree).
 POOLINGS: dict[str, type[nn.Module]] = {
     "avg": GlobalAvgPool,
     "max": GlobalMaxPool,
     "maxavg": GlobalMaxAvgPool,
     "gem": GeneralizedMeanPool,
 }
-NECK_HEADS: tuple[str, ...] = ("bnneck",)
-HEADS: tuple[str, ...] = ("fc", *POOLINGS, *NECK_HEADS)
 
 
-def check_head(head: str) -> str:
+def check_head(head: str, offered: tuple[str, ...] = HEADS) -> str:
+    """`head` when it is one of `offered` (default: every head); SettingsError (a ValueError)
+    otherwise, naming the choices, or for a neck head a model lacks, the option that adds it.
+
+    The one check of a head name: `AttentionResNet50.check_head` passes the model's own heads.
+    """
     if head not in HEADS:
-        raise ValueError(f"unknown feature head {head!r}; choose one of {', '.join(HEADS)}")
+        raise SettingsError(f"unknown feature head {head!r}; choose one of {', '.join(HEADS)}")
+    if head not in offered:
+        raise SettingsError(f"head {head!r} needs a model trained with a BNNeck (--neck bnneck); "
+                            f"this model offers {', '.join(offered)}")
     return head
 
 

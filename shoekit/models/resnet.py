@@ -12,15 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shoekit.errors import SettingsError
-from shoekit.models.attention import build_attention
+from shoekit.choices import CLASSIFIERS, NECKS
+from shoekit.models.attention import NoAttention, build_attention
 from shoekit.models.heads import POOLINGS, check_head, model_heads
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LAYERS = (3, 4, 6, 3)
-NECKS = ("none", "bnneck")
-CLASSIFIERS = ("linear", "cosine")
 
 
 class CosineClassifier(nn.Module):
@@ -44,7 +42,11 @@ class CosineClassifier(nn.Module):
 
 class AttentionBottleneck(nn.Module):
     """torchvision's Bottleneck (stride on the 3×3 conv) plus attention after conv3/bn3, before the
-    addition; the attention module performs that addition (`attention(x, identity)`)."""
+    residual addition: `relu(identity + out ⊗ gate)`, added in one `torch.addcmul` pass over the
+    map (a multiply then an add would be two). The gate comes from calling `self.attention(out,
+    gate_only=True)`, so hooks on the attention module see `out` as their first argument; with
+    `NoAttention` (any block's `attention` may be replaced by one) the block is plain ResNet50's:
+    `relu(identity + out)`, no multiplication."""
 
     expansion = 4
 
@@ -67,7 +69,10 @@ class AttentionBottleneck(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         y = self.relu(self.bn1(self.conv1(x)))
         y = self.relu(self.bn2(self.conv2(y)))
-        return self.relu(self.attention(self.bn3(self.conv3(y)), identity))
+        out = self.bn3(self.conv3(y))
+        if isinstance(self.attention, NoAttention):
+            return self.relu(self.attention(out) + identity)
+        return self.relu(torch.addcmul(identity, out, self.attention(out, gate_only=True)))
 
 
 class AttentionResNet50(nn.Module):
@@ -147,18 +152,18 @@ class AttentionResNet50(nn.Module):
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
 
-    def check_head(self, head: str) -> None:
-        """SettingsError (a ValueError) unless this model offers `head` ("bnneck" needs a BNNeck)."""
-        if check_head(head) not in self.heads:
-            raise SettingsError(f"head {head!r} needs a model trained with a BNNeck (--neck bnneck); "
-                             f"this model offers {', '.join(self.heads)}")
+    def check_head(self, head: str) -> str:
+        """`head` when this model offers it (`heads.check_head` against `self.heads`: "bnneck"
+        needs a BNNeck); SettingsError (a ValueError) naming the choices otherwise."""
+        return check_head(head, self.heads)
 
-    def necked(self, pooled: torch.Tensor) -> torch.Tensor:
-        """`(B, 2048)` avg-pooled features -> the classifier's input (after the BNNeck if any)."""
+    def classifier_input(self, pooled: torch.Tensor) -> torch.Tensor:
+        """`(B, 2048)` avg-pooled features -> the classifier's input `(B, 2048)`: through the
+        BNNeck when the model has one, else unchanged."""
         return self.bnneck(pooled) if self.neck == "bnneck" else pooled
 
     def classify(self, feature_map: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.necked(self.avgpool(feature_map).flatten(1)))
+        return self.fc(self.classifier_input(self.avgpool(feature_map).flatten(1)))
 
     def forward(self, images: torch.Tensor, with_features: bool = False):
         """Logits `(B, N)`; with `with_features` also the avg-pooled feature `(B, 2048)` the
@@ -166,10 +171,11 @@ class AttentionResNet50(nn.Module):
         if not with_features:
             return self.classify(self.feature_map(images))
         pooled = self.avgpool(self.feature_map(images)).flatten(1)
-        return pooled, self.fc(self.necked(pooled))
+        return pooled, self.fc(self.classifier_input(pooled))
 
     def head_features(self, feature_map: torch.Tensor, head: str) -> torch.Tensor:
-        """Retrieval features `(B, D)` of `head` from a layer4 map, not normalised."""
+        """Retrieval features `(B, D)` of `head` from a layer4 map, not normalised; SettingsError
+        for a head this model does not offer (`check_head`)."""
         self.check_head(head)
         if head == "fc":
             return self.classify(feature_map)
@@ -178,6 +184,7 @@ class AttentionResNet50(nn.Module):
         return self.poolings[head](feature_map)
 
     def features(self, images: torch.Tensor, head: str) -> torch.Tensor:
-        """Retrieval features `(B, D)` of `head` (see `heads.py`), not normalised."""
-        self.check_head(head)
+        """Retrieval features `(B, D)` of `head` (see `heads.py`), not normalised; the head is
+        checked before the backbone runs."""
+        head = self.check_head(head)
         return self.head_features(self.feature_map(images), head)

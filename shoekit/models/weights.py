@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from shoekit.errors import CheckpointError
+from shoekit.models.attention import ChannelMLP, conv_weights_as_linear
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,15 @@ def load_backbone_state_dict(model: nn.Module, state_dict: dict[str, torch.Tenso
     """Copy every tensor of `state_dict` whose name and shape match `model`.
 
     Attention and BNNeck tensors load when present with the same shape and `load_attention`,
-    else keep their init; the FC layer loads when its shape matches and `load_classifier`.
+    else keep their init (attention MLP weights saved as 1×1 convs are compared and loaded as
+    the matrices they hold); the FC layer loads when its shape matches and `load_classifier`.
     Raises CheckpointError when a backbone tensor (anything outside `.attention`, `bnneck` and `fc`) is
     missing or has the wrong shape: then `state_dict` is not a ResNet50; the message names them.
     """
+    state_dict = dict(state_dict)
+    for name, module in model.named_modules():
+        if isinstance(module, ChannelMLP):
+            conv_weights_as_linear(state_dict, f"{name}.")
     own = model.state_dict()
     report = LoadReport()
     problems = []
