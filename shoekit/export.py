@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from shoekit.choices import EXPORTERS
 from shoekit.index.source import model_fingerprint
 from shoekit.models import FeatureExtractor, feature_dim
 from shoekit.models.heads import check_head
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 INPUT_NAME = "images"
 OUTPUT_NAME = "features"
 EXPORT_DIR = "export"
-EXPORTERS: tuple[str, ...] = ("dynamo", "torchscript")
 OPSET = 18
 METADATA_FORMAT = "shoekit-features-1"
 PARITY_MIN_COSINE = 0.999

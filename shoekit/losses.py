@@ -12,8 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SMOOTHING_FORMS = ("paper", "pytorch")
-MARGINS = ("none", "cosface", "arcface")
+from shoekit.choices import MARGINS, SMOOTHING_FORMS
 
 
 def with_margin(logits: torch.Tensor, labels: torch.Tensor, scale: float, margin: float,

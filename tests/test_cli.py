@@ -30,6 +30,15 @@ def test_every_option_is_explained():
     check(build_parser(), "shoekit")
 
 
+def test_building_the_parser_imports_no_torch():
+    """The CLI's promise: every subcommand registers without torch (heavy imports wait for `run`)."""
+    code = ("import sys; from shoekit.cli import build_parser; build_parser(); "
+            "print(' '.join(name for name in sys.modules if name == 'torch' or name.startswith('shoekit')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    imported = result.stdout.split()
+    assert "torch" not in imported, f"torch imported with the shoekit modules {imported}"
+
+
 def test_python_dash_m_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "shoekit", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "train" in result.stdout and "evaluate" in result.stdout

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from shoekit.choices import BACKENDS, HEADS, METRICS
 from shoekit.commands.index import add_index_arguments, index_settings
-from shoekit.models.heads import HEADS
 
 
 def register(subparsers) -> None:
@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     parser.add_argument("--head", action="append", choices=HEADS, dest="heads",
                         help="feature head; repeat for several (default: all of fc, avg, max, maxavg; with "
                         "--backend onnx all heads exported to RUN/export)")
-    parser.add_argument("--metric", choices=("cosine", "euclidean"), default="cosine",
+    parser.add_argument("--metric", choices=METRICS, default="cosine",
                         help="distance between L2-normalised features (default: %(default)s)")
     parser.add_argument("--data", help="dataset folder to evaluate on (default: the run's own)")
     parser.add_argument("--overwrite", action="store_true",
@@ -37,7 +37,7 @@ def register(subparsers) -> None:
                         "(Market-1501 rule; needs a camera column)")
     parser.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+    parser.add_argument("--backend", choices=BACKENDS, default="torch",
                         help="extract features with the torch model or with onnxruntime from the run's "
                         "ONNX exports (shoekit export) (default: %(default)s)")
     parser.add_argument("--onnx-model", action="append", dest="onnx_models", default=[], metavar="FILE",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from shoekit.models.heads import HEADS
+from shoekit.choices import EXPORTERS, HEADS
 
 
 def register(subparsers) -> None:
@@ -18,7 +18,7 @@ def register(subparsers) -> None:
     parser.add_argument("run", metavar="RUN", help="run folder made by shoekit train")
     parser.add_argument("--head", choices=HEADS, default="max", help="feature head (default: %(default)s)")
     parser.add_argument("--out", type=Path, help="ONNX file to write (default: RUN/export/HEAD.onnx)")
-    parser.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo",
+    parser.add_argument("--exporter", choices=EXPORTERS, default="dynamo",
                         help="torch.onnx exporter: 'dynamo' (torch.export based, the maintained one) or "
                         "'torchscript' (legacy, faster to export) (default: %(default)s)")
     parser.add_argument("--check", action=argparse.BooleanOptionalAction, default=True,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from shoekit.choices import HEADS, SPLITS
 from shoekit.index.settings import KINDS, IndexSettings
-from shoekit.models.heads import HEADS
 
 
 def add_index_arguments(parser: argparse.ArgumentParser, kind_flag: str = "--kind") -> None:
@@ -75,7 +75,7 @@ def register(subparsers) -> None:
     build.add_argument("--out", required=True, type=Path, help="index file to write")
     build.add_argument("--head", choices=HEADS, default="max", help="feature head (default: %(default)s)")
     build.add_argument("--data", help="dataset folder of the gallery (default: the run's own)")
-    build.add_argument("--split", action="append", dest="splits", choices=("train", "query", "gallery", "distractor"),
+    build.add_argument("--split", action="append", dest="splits", choices=SPLITS,
                        help="manifest split(s) to index; repeat for several (default: gallery and distractor)")
     build.add_argument("--batch-size", type=int, default=128, help="images per batch (default: %(default)s)")
     build.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True,

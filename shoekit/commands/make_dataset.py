@@ -7,7 +7,7 @@ import logging
 import time
 from pathlib import Path
 
-SCALE_NAMES = ("smoke", "cpu", "paper")
+from shoekit.choices import SCALES as SCALE_NAMES
 
 log = logging.getLogger(__name__)
 

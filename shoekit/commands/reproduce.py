@@ -6,12 +6,14 @@ import argparse
 import shlex
 from pathlib import Path
 
+from shoekit.choices import SCALES, TABLES
+
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
     """The options `reproduce` and `ablate` share: dataset, results folder, scale and overrides."""
     parser.add_argument("--data", type=Path, required=True, help="dataset folder (shoekit make-dataset)")
     parser.add_argument("--out", type=Path, required=True, help="results folder (runs go to OUT/runs)")
-    parser.add_argument("--scale", choices=("smoke", "cpu", "paper"), default="cpu",
+    parser.add_argument("--scale", choices=SCALES, default="cpu",
                         help="training size: smoke (seconds, tests), cpu (hours on 2 cores), "
                         "paper (GPU) (default: %(default)s)")
     parser.add_argument("--epochs", type=int, help="override the scale's number of epochs")
@@ -50,8 +52,7 @@ def register(subparsers) -> None:
     add_grid_arguments(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="seeds for Table 1; Tables 2 and 3 use the first (default: %(default)s)")
-    parser.add_argument("--tables", nargs="+", choices=("table1", "table2", "table3"),
-                        default=["table1", "table2", "table3"],
+    parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES),
                         help="which tables to run (default: all three)")
     parser.add_argument("--no-train", action="store_true",
                         help="train nothing: write the tables from the runs that have finished (while other "

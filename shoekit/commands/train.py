@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import typing
 
+from shoekit import choices
 from shoekit.config import RECIPES, TrainConfig
 from shoekit.errors import ShoekitError
 
@@ -71,11 +72,11 @@ HELP = {
               "random erasing 0.5, last stride 1: Luo et al.'s set, for pretrained, long training) or "
               "'custom' (the defaults shown); options given explicitly override the preset",
 }
-CHOICES = {"attention": ("none", "se", "cbam", "eca", "dual_pool"), "optimizer": ("adam", "adamw", "sgd"),
-           "render": ("auto", "online", "fixed"), "classifier": ("linear", "cosine"),
-           "margin": ("none", "cosface", "arcface"), "val_head": ("fc", "avg", "max", "maxavg", "gem", "bnneck"),
-           "schedule": ("cosine", "step"), "smoothing_form": ("paper", "pytorch"), "last_stride": (1, 2),
-           "neck": ("none", "bnneck"), "sampler": ("random", "pk"), "recipe": ("custom", *RECIPES)}
+CHOICES = {"attention": choices.ATTENTIONS, "optimizer": choices.OPTIMIZERS, "render": choices.RENDERS,
+           "classifier": choices.CLASSIFIERS, "margin": choices.MARGINS, "val_head": choices.HEADS,
+           "schedule": choices.SCHEDULES, "smoothing_form": choices.SMOOTHING_FORMS,
+           "last_stride": choices.LAST_STRIDES, "neck": choices.NECKS, "sampler": choices.SAMPLERS,
+           "recipe": ("custom", *RECIPES)}
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

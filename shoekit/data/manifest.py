@@ -23,11 +23,11 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
+from shoekit.choices import SPLITS
 from shoekit.data.image_policy import MIN_SIDE, size_problem
 from shoekit.errors import ManifestError
 
 MANIFEST_NAME = "manifest.csv"
-SPLITS: tuple[str, ...] = ("train", "query", "gallery", "distractor")
 REQUIRED_COLUMNS: tuple[str, ...] = ("path", "identity", "split")
 KEYPOINT_COLUMNS: tuple[str, ...] = ("toe_x", "toe_y", "heel_x", "heel_y")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("camera", "background", "view", *KEYPOINT_COLUMNS, "mask")

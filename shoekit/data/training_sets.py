@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from shoekit.choices import RENDERS
 from shoekit.config import TrainConfig
 from shoekit.data.datasets import ShoeCrops, eval_transform, train_transform
 from shoekit.data.manifest import read_manifest
@@ -21,7 +22,6 @@ from shoekit.data.online import (CutoutSource, OnlineRenders, ValidationSet, has
                                  render_validation, split_identities)
 from shoekit.errors import DataError, ManifestError, SettingsError
 
-RENDERS = ("auto", "online", "fixed")
 FIXED_QUERIES_PER_IDENTITY = 2
 
 

@@ -12,7 +12,7 @@ on first use, so `shoekit.index.settings` (used by the CLI parsers) does not pul
 
 from __future__ import annotations
 
-import importlib
+from shoekit.lazy import lazy_exports
 
 LAZY_NAMES: dict[str, str] = {
     "GalleryIndexError": "errors",
@@ -26,15 +26,4 @@ LAZY_NAMES: dict[str, str] = {
 
 __all__ = list(LAZY_NAMES)
 
-
-def __getattr__(name: str):
-    """Import `name` from its submodule on first access (PEP 562)."""
-    if name not in LAZY_NAMES:
-        raise AttributeError(f"module 'shoekit.index' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"shoekit.index.{LAZY_NAMES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(LAZY_NAMES))
+__getattr__, __dir__ = lazy_exports(__name__, LAZY_NAMES)
