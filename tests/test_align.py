@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from shoekit.data.align import align, alignment_matrix, toe_heel_angle
+from shoekit.data.alignment import align, alignment_matrix, toe_heel_angle
 from shoekit.data.cctv import CAMERAS, render_crop, sample_params, simulate_crop
 from shoekit.data.cutout import Cutout
 from shoekit.data.procedural import make_shoe_types, render_cutout

@@ -155,8 +155,8 @@ def test_data_package_exports_every_public_name():
 
     import shoekit.data as data
 
-    align_module = importlib.import_module("shoekit.data.align")
-    assert data.align is align_module.align
+    alignment = importlib.import_module("shoekit.data.alignment")
+    assert data.align is alignment.align
     for name in data.__all__:
         assert getattr(data, name) is not None, name
     assert data.ShoeCrops is ShoeCrops

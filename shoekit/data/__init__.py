@@ -2,19 +2,16 @@
 the benchmark builder, and the CCTV data generation (cut-outs, floors, simulation, alignment,
 procedural shoes).
 
-Names are imported on first use, so `import shoekit.data` does not pull in torch or pandas.
-`align` and `toe_heel_angle` are imported eagerly: `align` is also the name of the submodule
-`shoekit.data.align`, and importing that submodule anywhere would otherwise rebind
-`shoekit.data.align` to the module instead of the function.
+Names are imported on first use, so `import shoekit.data` does not pull in torch, pandas or
+OpenCV.
 """
 
 from __future__ import annotations
 
 from shoekit.lazy import lazy_exports
 
-from shoekit.data.align import align, toe_heel_angle
-
 LAZY_NAMES: dict[str, str] = {
+    **dict.fromkeys(("align", "toe_heel_angle"), "alignment"),
     **dict.fromkeys(("MANIFEST_NAME", "SPLITS", "REQUIRED_COLUMNS", "OPTIONAL_COLUMNS",
                      "KEYPOINT_COLUMNS", "read_manifest", "validate_dataset", "manifest_hash",
                      "write_manifest"), "manifest"),
@@ -31,6 +28,6 @@ LAZY_NAMES: dict[str, str] = {
     **dict.fromkeys(("VIEWS", "ShoeType", "make_shoe_types", "render_cutout"), "procedural"),
 }
 
-__all__ = ["align", "toe_heel_angle", *LAZY_NAMES]
+__all__ = list(LAZY_NAMES)
 
 __getattr__, __dir__ = lazy_exports(__name__, LAZY_NAMES)

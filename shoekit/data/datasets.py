@@ -12,7 +12,7 @@ import torch
 import torchvision.transforms.v2 as transforms
 from PIL import Image
 
-from shoekit.data.align import align as align_toe_heel
+from shoekit.data.alignment import align as align_toe_heel
 from shoekit.data.image_policy import size_problem
 from shoekit.data.masks import MASK_COLUMN, mask_file, read_mask
 from shoekit.data.manifest import KEYPOINT_COLUMNS, SPLITS, escape_problem, read_manifest, row_label

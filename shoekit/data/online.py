@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from shoekit.data.align import align as align_toe_heel
+from shoekit.data.alignment import align as align_toe_heel
 from shoekit.data.cctv import simulate_crop
 from shoekit.data.cutout import Cutout, load_cutout
 from shoekit.data.datasets import eval_transform
