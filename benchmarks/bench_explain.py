@@ -7,7 +7,7 @@ ratio against a baseline measured in the same run: one plain forward + backward 
 gradients included) of the same model on one 120 px image, fp32. Target: a pair under 1.5 s on
 the 2 cores of the development machine. Wall-clock and process CPU time are both printed, with
 the machine's load: on a shared machine wall-clock grows with the load. Under heavy load,
-2 threads with OpenMP's default (spinning) wait policy can be 10-40x slower for these many
+2 threads with OpenMP's default (spinning) wait policy can be many times slower for these many
 small ops; OMP_WAIT_POLICY=PASSIVE or --threads 1 avoids that. The model is randomly
 initialised (its speed does not depend on training). Also shown: the one-off cost of
 building an `Explainer` (a private model copy) and a query against its top 5.

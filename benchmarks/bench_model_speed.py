@@ -10,14 +10,14 @@ Extraction runs batches of 32, training batches of 64 (shoekit train's default, 
 the training overhead of the attention (eager) is printed too.
 Compilation time is measured and reported separately, not counted in images/s. The settings take
 turns one batch at a time: a round times one call of each (a few seconds for all), and each ratio
-is the median of its per-round ratios, printed with their quartiles. On the shared VM the speed of
-the same call drifts by up to 2x within minutes; pairing calls seconds apart cancels most of it
-(blocks of 3 s per setting still left per-round ratios between 1.2 and 1.9 for one comparison).
+is the median of its per-round ratios, printed with their quartiles. On a shared machine the speed
+of the same call drifts within minutes (the README's Results section has how much it did on the
+development VM); pairing calls seconds apart cancels most of it.
 The attention overhead is then measured again over --overhead-rounds (default 150) rounds of
 only its two settings, a few seconds per 10 rounds: a tighter median, the milliseconds the gate
 adds per batch, and the overhead in the rounds where the machine ran plain ResNet50 faster than its
-median vs slower (the shared VM has spells in which compute runs about twice as fast; the gate's
-memory-bound passes do not speed up with it, so its share grows then).
+median vs slower (a shared machine has fast and slow spells; the gate's memory-bound passes need
+not speed up with its compute, so the gate's share can differ between them).
 With --run RUN it also evaluates that run in bf16 and fp32 and prints the Rank-1/mAP gap
 (target <= 0.5 points). Results go to benchmarks/results/model_speed.json.
 

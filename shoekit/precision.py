@@ -1,10 +1,11 @@
 """Device, bf16 autocast, channels_last and compilation: the settings that make ResNet50 fast here.
 
-On CPUs with AMX/AVX-512 bf16, autocast to bfloat16 with channels_last tensors runs ResNet50
-about 3× faster than fp32 (see benchmarks/bench_model_speed.py); elsewhere it falls back to fp32.
-The attention modules' poolings and gate multiplications run as extra kernels that plain
-ResNet50 does not need; `torch.compile` fuses each into one pass, and what they still cost is
-measured by benchmarks/bench_attention_cost.py.
+bf16 autocast with channels_last tensors is used where the device computes bf16 natively (CPUs
+with AMX/AVX-512 bf16, bf16 GPUs); elsewhere shoekit falls back to fp32. The attention modules'
+poolings and gate multiplications run as extra kernels that plain ResNet50 does not need;
+`torch.compile` fuses each into one pass. What each setting gains, and what the attention still
+costs, is measured by benchmarks/bench_model_speed.py and bench_attention_cost.py (results in
+benchmarks/results/ and the README's Results section).
 """
 
 from __future__ import annotations
@@ -47,11 +48,10 @@ def compiled(function, enabled: bool, inference: bool = False):
 
     `inference`: compile with inductor's freezing (weights become constants, batch norms fold into
     the convolutions, weights are pre-packed for oneDNN) and its C++ wrapper (the compiled graph
-    calls its kernels from C++, not Python; dual_pool makes 63 more kernel calls per batch than
-    plain ResNet50, benchmarks/bench_attention_cost.py); only for calls under no_grad/inference_mode
-    with weights that no longer change. The first call compiles (20-30 s for ResNet50 inference on
-    2 cores, about 90 s for training) and needs a C++ compiler on CPUs; it pays off on long
-    extractions and trainings, not on a few images.
+    calls its kernels from C++, not Python, which matters for the attention's many small kernels);
+    only for calls under no_grad/inference_mode with weights that no longer change. The first call
+    compiles, which takes long (benchmarks/results/model_speed.json has the times measured) and
+    needs a C++ compiler on CPUs; it pays off on long extractions and trainings, not on a few images.
     """
     if not enabled:
         return function
