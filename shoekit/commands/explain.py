@@ -8,8 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from shoekit.choices import HEADS
 from shoekit.explain.options import CAM_METHOD_CLASSES, DEFAULT_METHOD
-from shoekit.models.heads import HEADS
 
 log = logging.getLogger(__name__)
 
