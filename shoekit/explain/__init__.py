@@ -3,6 +3,7 @@
     explainer = Explainer(run.model, head="max", method="gradcam")      # layer4.2 by default
     pair = explainer.explain_pair(query, gallery_item)                  # (3, H, W) in [0, 1] each
     pair.query.overlay, pair.match.cam, pair.match.guided_gradcam       # numpy, ready to draw
+    gates = read_gates(run.model, images)          # every bottleneck's attention gate (gates.py)
     result = explainer.explain_query(query, top_matches, distances=..., identities=...)
 
 Every CAM comes from the `grad-cam` package (pytorch-grad-cam); retrieval targets are the cosine
@@ -24,6 +25,11 @@ LAZY_NAMES: dict[str, str] = {
     **dict.fromkeys(("ImageExplanation", "PairExplanation", "QueryExplanation",
                      "cam_overlay", "gradient_image"), "results"),
     **dict.fromkeys(("Explainer",), "explainer"),
+    **dict.fromkeys(("BlockGates", "GATE_RANGES", "read_gates", "gate_hooks", "extreme_channels",
+                     "channel_spread"), "gates"),
+    **dict.fromkeys(("attention_switched_off", "gallery_features", "candidate_positions", "switched_ranking",
+                     "SwitchedRanking"), "attention_switch"),
+    **dict.fromkeys(("StageMaps", "stage_maps"), "stages"),
     **dict.fromkeys(("EvaluationResults", "load_evaluation",  
                      "search_gallery"), "evaluation"),
 }
