@@ -41,12 +41,12 @@ from pathlib import Path
 
 import numpy as np
 
-from shoekit.config import TrainConfig
 from shoekit.data import read_manifest
 from shoekit.index import IndexSettings, rank_with_index
 from shoekit.index.engines import build_engine, import_faiss
 from shoekit.index.pca import Pca
 from shoekit.metrics import distance_matrix, l2_normalize, rank_metrics
+from shoekit.runs import read_config, read_features
 
 CHUNK = 25_000
 K = 10
@@ -54,11 +54,11 @@ K = 10
 
 def load_real_features(run: Path, head: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(query features, query identities, gallery features, gallery identities) of a run's evaluation."""
-    saved = np.load(run / "eval" / head / "features.npz")
-    manifest = read_manifest(TrainConfig.load(run / "config.json").data)
+    saved = read_features(run, head)
+    manifest = read_manifest(read_config(run).data)
     identity = manifest["identity"].astype(str).to_numpy()
-    return (l2_normalize(saved["query"]), identity[saved["query_rows"]],
-            l2_normalize(saved["gallery"]), identity[saved["gallery_rows"]])
+    return (l2_normalize(saved.query), identity[saved.query_rows],
+            l2_normalize(saved.gallery), identity[saved.gallery_rows])
 
 
 @dataclass

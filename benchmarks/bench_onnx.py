@@ -30,7 +30,7 @@ from shoekit.export import cosine_similarities, export_onnx
 from shoekit.models import FeatureExtractor, build_model
 from shoekit.onnx_backend import OnnxFeatureModel
 from shoekit.precision import autocast, bf16_supported
-from shoekit.runs import CHECKPOINT_FILE, CONFIG_FILE, FORMAT_VERSION, load_run, save_checkpoint, write_text
+from shoekit.runs import CHECKPOINT_FILE, load_run, save_checkpoint, write_config
 
 SIZE = 120
 
@@ -56,9 +56,9 @@ def torch_step(extractor: torch.nn.Module, bf16: bool):
 def random_run(folder: Path) -> Path:
     """A run folder holding a randomly initialised dual_pool model (150 classes, 120 px)."""
     model = build_model("dual_pool", num_classes=150)
-    write_text(folder / CONFIG_FILE, TrainConfig(data="(none)", image_size=SIZE).to_json())
+    write_config(folder, TrainConfig(data="(none)", image_size=SIZE))
     save_checkpoint(folder / CHECKPOINT_FILE, {
-        "format_version": FORMAT_VERSION, "epoch": 0, "model": model.state_dict(),
+        "epoch": 0, "model": model.state_dict(),
         "class_names": [str(i) for i in range(150)], "manifest_hash": ""})
     return folder
 

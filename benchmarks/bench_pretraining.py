@@ -32,6 +32,7 @@ import torch
 from bench_time_to_accuracy import score_snapshots  # the sibling script (this one runs from benchmarks/)
 from shoekit.config import RECIPE_HEADS
 from shoekit.data import manifest_hash
+from shoekit.runs import METRICS_FILE, read_train_log
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VAL_IDENTITIES = "10"
@@ -64,7 +65,7 @@ def run_arm(n: int, args: argparse.Namespace) -> dict:
         for command in arm_commands(n, args):
             run_dir = Path(command[command.index("--out") + 1])
             started = time.perf_counter()
-            if not (run_dir / "metrics.json").is_file():
+            if not (run_dir / METRICS_FILE).is_file():
                 if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode != 0:
                     raise SystemExit(f"arm N={n} failed; see {args.out / f'arm-{n}.log'}")
             seconds.append(time.perf_counter() - started)
@@ -92,8 +93,7 @@ def main() -> None:
     rows = []
     for n in args.types:
         final = score_snapshots(args.out / f"tuned-{n}", [head], args.data, [args.eval_size])[-1]
-        pretrain_log = args.out / f"pretrain-{n}" / "train_log.csv"
-        pretrain_minutes = float(pd.read_csv(pretrain_log)["train_minutes"].iloc[-1]) if n else 0.0
+        pretrain_minutes = float(read_train_log(args.out / f"pretrain-{n}")["train_minutes"].iloc[-1]) if n else 0.0
         rows.append({"types": n, "pretrain_minutes": pretrain_minutes, "finetune_minutes": final["minutes"],
                      "total_minutes": pretrain_minutes + final["minutes"],
                      "pretrain_overhead_seconds": arms[n]["wall_seconds"][0] - 60 * pretrain_minutes if n else 0.0,

@@ -40,7 +40,7 @@ from shoekit.data import ShoeCrops, eval_transform, manifest_hash
 from shoekit.evaluate import extract_features
 from shoekit.metrics import distance_matrix, l2_normalize, rank_metrics
 from shoekit.data.training_sets import validation_set
-from shoekit.runs import CONFIG_FILE, SNAPSHOT_DIR, load_checkpoint, load_run
+from shoekit.runs import CONFIG_FILE, METRICS_FILE, SNAPSHOT_DIR, load_checkpoint, load_run, read_train_log
 from shoekit.validation import score_validation
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -72,7 +72,7 @@ def train_side_by_side(commands: dict[str, list[str]], out: Path) -> None:
     processes = {}
     out.mkdir(parents=True, exist_ok=True)
     for name, command in commands.items():
-        if (out / name / "metrics.json").is_file():
+        if (out / name / METRICS_FILE).is_file():
             continue
         if (out / name / CONFIG_FILE).is_file():
             command = [sys.executable, "-m", "shoekit", "train", "--resume", str(out / name), "--no-progress"]
@@ -86,7 +86,7 @@ def train_side_by_side(commands: dict[str, list[str]], out: Path) -> None:
 def snapshot_states(run) -> Iterator[tuple[dict, pd.Series]]:
     """Load each snapshot of `run` (a TrainedRun) into `run.model` in turn, oldest first, and yield
     its {minutes, epoch, images seen} and the train_log.csv row of its epoch."""
-    history = pd.read_csv(run.path / "train_log.csv")
+    history = read_train_log(run.path)
     seen = (history["images_per_s"] * history["seconds"]).cumsum()
     for path in sorted((run.path / SNAPSHOT_DIR).glob("minute_*.pt")):
         snapshot = load_checkpoint(path)

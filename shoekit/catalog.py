@@ -8,21 +8,15 @@ so an interface can list them instead of failing on the first bad folder.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
 
 from shoekit.config import TrainConfig
 from shoekit.errors import CheckpointError
 from shoekit.models.heads import HEADS
-from shoekit.runs import CHECKPOINT_FILE, CONFIG_FILE, EVAL_DIR, FORMAT_VERSION, LOG_FILE
+from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, check_evaluation, count_epochs, eval_dir, load_checkpoint,
+                          read_config)
 
-EVAL_FILES: tuple[str, ...] = ("metrics.json", "cmc.csv", "rankings.npz", "features.npz")
-RANKING_ARRAYS: tuple[str, ...] = ("query_rows", "gallery_rows", "top_indices", "top_distances", "ap")
-FEATURE_ARRAYS: tuple[str, ...] = ("query", "gallery", "query_rows", "gallery_rows")
 MAX_DEPTH = 3
 
 
@@ -128,79 +122,20 @@ def discover_runs(root: str | Path) -> RunCatalog:
 
 
 def summarise_run(folder: Path, name: str) -> RunSummary:
-    """A RunSummary of one run folder; CheckpointError saying why it is unusable and the fix."""
+    """A RunSummary of one run folder; CheckpointError saying why it is unusable and the fix.
+
+    The checkpoint is loaded memory-mapped, so only its small non-tensor entries are read."""
     if not (folder / CONFIG_FILE).is_file():
         raise CheckpointError(f"{folder}: no {CONFIG_FILE}; the run was not started with shoekit train "
                               "(or its files were deleted): train it again")
-    config = TrainConfig.load(folder / CONFIG_FILE)
-    check_checkpoint_version(folder / CHECKPOINT_FILE)
-    heads = tuple(head for head in HEADS if (folder / EVAL_DIR / head).is_dir())
+    config = read_config(folder)
+    if not (folder / CHECKPOINT_FILE).is_file():
+        raise CheckpointError(f"{folder}: no {CHECKPOINT_FILE}; the run has not finished an epoch: "
+                              f"resume it with `shoekit train --resume {folder}`")
+    load_checkpoint(folder / CHECKPOINT_FILE, mmap=True)
+    heads = tuple(head for head in HEADS if eval_dir(folder, head).is_dir())
     if not heads:
         raise CheckpointError(f"{folder}: trained but not evaluated; run `shoekit evaluate {folder}`")
-    metrics = {head: read_head_metrics(folder, head) for head in heads}
-    for head in heads:
-        check_eval_arrays(folder / EVAL_DIR / head / "rankings.npz", RANKING_ARRAYS, folder, head)
-        check_eval_arrays(folder / EVAL_DIR / head / "features.npz", FEATURE_ARRAYS, folder, head)
+    metrics = {head: check_evaluation(folder, head) for head in heads}
     return RunSummary(path=folder, name=name, config=config, heads=heads, metrics=metrics,
-                      epochs_trained=count_epochs(folder / LOG_FILE))
-
-
-def check_checkpoint_version(path: Path) -> None:
-    """CheckpointError unless `path` is a checkpoint of this format version.
-
-    Loaded memory-mapped, so only the small non-tensor entries are actually read.
-    """
-    import torch
-
-    if not path.is_file():
-        raise CheckpointError(f"{path.parent}: no {CHECKPOINT_FILE}; the run has not finished an epoch: "
-                              f"resume it with `shoekit train --resume {path.parent}`")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as error:  # truncated file, unsafe pickle, not a zip checkpoint
-        raise CheckpointError(f"{path}: unreadable checkpoint ({error}); retrain the run") from error
-    version = payload.get("format_version") if isinstance(payload, dict) else None
-    if version != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint from another shoekit version (format {version}, "
-                              f"expected {FORMAT_VERSION}); retrain the run with this version")
-
-
-def read_head_metrics(folder: Path, head: str) -> dict:
-    """RUN/eval/HEAD/metrics.json; CheckpointError when a file of the head is missing or corrupt."""
-    head_dir = folder / EVAL_DIR / head
-    missing = [name for name in EVAL_FILES if not (head_dir / name).is_file()]
-    if missing:
-        raise CheckpointError(f"{head_dir}: {', '.join(missing)} missing (evaluation interrupted or "
-                              f"from an older shoekit); run `shoekit evaluate {folder} --head {head}`")
-    try:
-        metrics = json.loads((head_dir / "metrics.json").read_text())
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"{head_dir / 'metrics.json'}: corrupt ({error}); run "
-                              f"`shoekit evaluate {folder} --head {head}`") from error
-    absent = [key for key in ("rank1", "rank5", "rank10", "mAP") if key not in metrics]
-    if absent:
-        raise CheckpointError(f"{head_dir / 'metrics.json'}: no {', '.join(absent)} (written by another "
-                              f"shoekit version); run `shoekit evaluate {folder} --head {head}`")
-    return metrics
-
-
-def check_eval_arrays(path: Path, names: tuple[str, ...], folder: Path, head: str) -> None:
-    """CheckpointError when the .npz at `path` is unreadable or lacks one of `names`."""
-    try:
-        with np.load(path) as arrays:
-            absent = [name for name in names if name not in arrays.files]
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: unreadable ({error}); run `shoekit evaluate {folder} "
-                              f"--head {head}`") from error
-    if absent:
-        raise CheckpointError(f"{path}: no {', '.join(absent)} (written by another shoekit version); "
-                              f"run `shoekit evaluate {folder} --head {head}`")
-
-
-def count_epochs(log_path: Path) -> int:
-    """Number of epoch rows in train_log.csv (0 when it is missing or empty)."""
-    try:
-        return len(pd.read_csv(log_path))
-    except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError):
-        return 0
-
+                      epochs_trained=count_epochs(folder))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from shoekit.config import TrainConfig
 from shoekit.models.heads import model_heads
-from shoekit.runs import CHECKPOINT_FILE, CONFIG_FILE, load_checkpoint, read_metrics
+from shoekit.runs import CHECKPOINT_FILE, load_checkpoint, missing_eval_files, read_config, read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def ensure_trained(settings: DemoSettings, progress: bool) -> None:
     checkpoint = settings.run / CHECKPOINT_FILE
     if not checkpoint.is_file():
         train(config, settings.run, progress=progress)
-    elif load_checkpoint(checkpoint)["epoch"] < TrainConfig.load(settings.run / CONFIG_FILE).epochs:
+    elif load_checkpoint(checkpoint)["epoch"] < read_config(settings.run).epochs:
         train(config, settings.run, resume=True, progress=progress)
     else:
         log.info("demo run is trained: %s", settings.run)
@@ -76,7 +76,7 @@ def ensure_evaluated(settings: DemoSettings, progress: bool) -> dict[str, dict]:
 
     evaluated = read_metrics(settings.run).get("eval", {})
     heads = model_heads("none")  # the demo model has no BNNeck
-    if set(heads) <= set(evaluated) and all((settings.run / "eval" / h / "features.npz").is_file() for h in heads):
+    if set(heads) <= set(evaluated) and not any(missing_eval_files(settings.run, head) for head in heads):
         return evaluated
     return evaluate_run(settings.run, progress=progress)
 

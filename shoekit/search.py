@@ -3,6 +3,7 @@
 The gallery's features are the ones `shoekit evaluate` saved (RUN/eval/HEAD/features.npz, via
 `shoekit.explain.evaluation`); only the query is passed through the model, with the same head
 and precision as the evaluation, so a query taken from the dataset ranks as it did there.
+`search_gallery` ranks the saved features for one query feature, as the evaluation did.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ import torch
 
 from shoekit.data import ShoeCrops
 from shoekit.evaluate import extract_features
-from shoekit.explain.evaluation import search_gallery
-from shoekit.metrics import l2_normalize
+from shoekit.metrics import distance_matrix, l2_normalize
 from shoekit.models import AttentionResNet50
 
 OPTIONAL_MATCH_COLUMNS: tuple[str, ...] = ("camera", "background", "view")
@@ -33,6 +33,20 @@ def query_feature(model: AttentionResNet50, queries: torch.Tensor, head: str, bf
                                 batch_size=len(batch), device=torch.device("cpu"), bf16=bf16,
                                 progress=False)[head]
     return l2_normalize(l2_normalize(features).mean(axis=0, keepdims=True))[0]
+
+
+def search_gallery(gallery_features: np.ndarray, query_feature: np.ndarray, top: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Best `top` gallery positions `(k,)` and cosine distances `(k,)` for one feature `(D,)`.
+
+    Ties keep gallery order (a stable sort), as in `shoekit.evaluate`.
+    """
+    if gallery_features.shape[1] != np.asarray(query_feature).shape[-1]:
+        raise ValueError(f"query feature has {np.asarray(query_feature).shape[-1]} values but the "
+                         f"gallery features {gallery_features.shape[1]}: another head or model")
+    distances = distance_matrix(np.asarray(query_feature)[None], gallery_features, "cosine")[0]
+    order = np.argsort(distances, kind="stable")[:top]
+    return order, distances[order]
 
 
 def ranked_matches(gallery: ShoeCrops, positions: np.ndarray, distances: np.ndarray,

@@ -12,8 +12,9 @@ from pytorch_grad_cam.guided_backprop import GuidedBackpropReLUasModule
 from shoekit.cli import main
 from shoekit.errors import CheckpointError
 from shoekit.explain import (CAM_METHODS, DEFAULT_LAYER, ClassTarget, Explainer, SimilarityTarget,
-                             load_evaluation, search_gallery, target_layer_names)
+                             load_evaluation, target_layer_names)
 from shoekit.models import HEADS, build_model
+from shoekit.search import search_gallery
 from tests.conftest import copy_run
 
 SIZE = 32          # px, like the trained fixture; layer3.5 (2×2 here) gives a non-trivial map

@@ -10,7 +10,7 @@ import torch
 
 from shoekit.data import ShoeCrops
 from shoekit.errors import SettingsError
-from shoekit.evaluate import evaluate_head
+from shoekit.evaluate import EvaluationOptions, rank_head
 from shoekit.index import (FeatureSource, GalleryIndex, GalleryIndexError, IndexSettings,
                            topk_rank_metrics)
 from shoekit.index.engines import top_k
@@ -205,17 +205,19 @@ def test_evaluation_through_an_index_gives_the_exact_metrics(quick_run, tmp_path
     data = TrainConfig.load(quick_run / "config.json").data
     query, gallery = ShoeCrops(data, ["query"]), ShoeCrops(data, ["gallery", "distractor"])
     features = np.load(quick_run / "eval" / "max" / "features.npz")
-    exact = evaluate_head(tmp_path / "exact", features["query"], features["gallery"], query, gallery,
-                          "euclidean", junk, index=None)
+    ids = (query.identities, gallery.identities)
+    cams = {"query_cams": query.rows["camera"].to_numpy(), "gallery_cams": gallery.rows["camera"].to_numpy()}
+    exact = rank_head(features["query"], features["gallery"], *ids,
+                      EvaluationOptions(metric="euclidean", same_camera_junk=junk, index=None), **cams)
     for kind in ("flat", "hnsw"):
-        ranked = evaluate_head(tmp_path / kind, features["query"], features["gallery"], query, gallery,
-                               "euclidean", junk, index=IndexSettings(kind=kind))
-        assert ranked["ranking"] == kind and ranked["positives_beyond_depth"] == 0
+        ranked = rank_head(features["query"], features["gallery"], *ids,
+                           EvaluationOptions(metric="euclidean", same_camera_junk=junk, index=IndexSettings(kind=kind)),
+                           **cams)
+        assert ranked.summary["ranking"] == kind and ranked.summary["positives_beyond_depth"] == 0
         for key in ("rank1", "rank5", "rank10", "mAP", "num_valid_queries"):
-            assert ranked[key] == pytest.approx(exact[key]), (kind, key)
-        exact_npz, ranked_npz = np.load(tmp_path / "exact" / "rankings.npz"), np.load(tmp_path / kind / "rankings.npz")
-        np.testing.assert_array_equal(ranked_npz["top_indices"], exact_npz["top_indices"])
-        np.testing.assert_allclose(ranked_npz["top_distances"], exact_npz["top_distances"], atol=1e-4)
+            assert ranked.summary[key] == pytest.approx(exact.summary[key]), (kind, key)
+        np.testing.assert_array_equal(ranked.top_indices, exact.top_indices)
+        np.testing.assert_allclose(ranked.top_distances, exact.top_distances, atol=1e-4)
 
 
 def shoekit(capsys, *args) -> tuple[int, str, str]:

@@ -9,7 +9,7 @@ import pytest
 from shoekit.catalog import discover_runs
 from shoekit.cli import main
 from shoekit.errors import SettingsError
-from shoekit.evaluate import eval_name, evaluate_head, evaluate_run
+from shoekit.evaluate import EvaluationOptions, eval_name, evaluate_run, rank_head
 from shoekit.index import IndexSettings
 from shoekit.metrics import distance_matrix, l2_normalize
 from shoekit.rerank import average_query_expansion, k_reciprocal_rerank
@@ -117,11 +117,10 @@ def test_eval_names():
 
 @pytest.mark.parametrize("index", [IndexSettings(kind="hnsw"), IndexSettings(kind="flat"),
                                    IndexSettings(kind="auto", exact_threshold=10)])
-def test_rerank_refuses_an_approximate_ranking(index, tmp_path):
+def test_rerank_refuses_an_approximate_ranking(index):
     features = np.eye(20, 4, dtype=np.float32)
     with pytest.raises(ValueError, match="re-ranking needs exact ranking.*--index exact"):
-        evaluate_head(tmp_path / "out", features[:2], features, None, None, "cosine", False, index, rerank=True)
-    assert not (tmp_path / "out").exists()
+        rank_head(features[:2], features, np.arange(2), np.arange(20), EvaluationOptions(index=index, rerank=True))
 
 
 @pytest.fixture

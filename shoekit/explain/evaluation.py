@@ -6,7 +6,6 @@ gallery position j item j of its `gallery` + `distractor` splits (both in manife
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,25 +15,8 @@ from shoekit.config import TrainConfig
 from shoekit.data import ShoeCrops, eval_transform
 from shoekit.errors import CheckpointError
 from shoekit.explain.pixels import to_uint8_image
-from shoekit.metrics import distance_matrix
 from shoekit.models.heads import check_head
-from shoekit.runs import CONFIG_FILE, EVAL_DIR
-
-
-def eval_file(run_dir: Path, head: str, name: str) -> Path:
-    """`RUN/eval/HEAD/name`; CheckpointError telling the user to evaluate when it is missing."""
-    path = Path(run_dir) / EVAL_DIR / head / name
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing; run `shoekit evaluate {run_dir} --head {head}` first")
-    return path
-
-
-def read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path) as arrays:
-            return dict(arrays)
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: unreadable ({error}); delete it and re-run shoekit evaluate") from error
+from shoekit.runs import earlier_eval_metrics, eval_dir, read_config, read_features, read_rankings
 
 
 @dataclass
@@ -75,58 +57,36 @@ class EvaluationResults:
 
         From RUN/eval/HEAD/features.npz (computed in the evaluation's precision, bf16 or fp32).
         """
-        path = eval_file(self.run_dir, self.head, "features.npz")
-        arrays = read_npz(path)
-        check_rows(path, arrays["query_rows"], self.queries)
-        check_rows(path, arrays["gallery_rows"], self.gallery)
-        return arrays["query"].astype(np.float32), arrays["gallery"].astype(np.float32)
+        saved = read_features(self.run_dir, self.head)
+        check_rows(self.run_dir, self.head, saved.query_rows, self.queries)
+        check_rows(self.run_dir, self.head, saved.gallery_rows, self.gallery)
+        return saved.query.astype(np.float32), saved.gallery.astype(np.float32)
 
 
-def check_rows(path: Path, rows: np.ndarray, crops: ShoeCrops) -> None:
-    """CheckpointError when saved manifest rows no longer match the dataset's."""
+def check_rows(run_dir: Path, head: str, rows: np.ndarray, crops: ShoeCrops) -> None:
+    """CheckpointError when an evaluation's saved manifest rows no longer match the dataset's."""
     if not np.array_equal(np.asarray(rows), crops.rows["row"].to_numpy()):
-        raise CheckpointError(f"{path}: made from another version of {crops.root}/manifest.csv; "
-                              "re-run shoekit evaluate on this run")
+        raise CheckpointError(f"{eval_dir(run_dir, head)}: made from another version of "
+                              f"{crops.root}/manifest.csv; re-run shoekit evaluate on this run")
 
 
 def evaluated_data(run_dir: Path, head: str, config: TrainConfig) -> str:
     """The dataset folder the head was evaluated on (its metrics.json), else the run's own."""
-    path = Path(run_dir) / EVAL_DIR / head / "metrics.json"
-    if path.is_file():
-        try:
-            return json.loads(path.read_text()).get("data") or config.data
-        except json.JSONDecodeError as error:
-            raise CheckpointError(f"{path}: corrupt ({error}); re-run shoekit evaluate") from error
-    return config.data
+    return (earlier_eval_metrics(run_dir, head) or {}).get("data") or config.data
 
 
 def load_evaluation(run_dir: str | Path, head: str = "max") -> EvaluationResults:
     """Read `RUN/eval/HEAD/rankings.npz` and open the query and gallery crops it ranks."""
     run_dir = Path(run_dir)
     check_head(head)
-    path = eval_file(run_dir, head, "rankings.npz")
-    config = TrainConfig.load(run_dir / CONFIG_FILE)
+    rankings = read_rankings(run_dir, head)
+    config = read_config(run_dir)
     data = evaluated_data(run_dir, head, config)
     transform = eval_transform(config.image_size)
     queries = ShoeCrops(data, ["query"], transform=transform, align=config.align)
     gallery = ShoeCrops(data, ["gallery", "distractor"], transform=transform, align=config.align)
-    arrays = read_npz(path)
-    check_rows(path, arrays["query_rows"], queries)
-    check_rows(path, arrays["gallery_rows"], gallery)
+    check_rows(run_dir, head, rankings.query_rows, queries)
+    check_rows(run_dir, head, rankings.gallery_rows, gallery)
     return EvaluationResults(run_dir=run_dir, head=head, config=config, queries=queries, gallery=gallery,
-                             top_indices=arrays["top_indices"], top_distances=arrays["top_distances"],
-                             ap=arrays["ap"])
-
-
-def search_gallery(gallery_features: np.ndarray, query_feature: np.ndarray, top: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Best `top` gallery positions `(k,)` and cosine distances `(k,)` for one feature `(D,)`.
-
-    Ties keep gallery order (a stable sort), as in `shoekit.evaluate`.
-    """
-    if gallery_features.shape[1] != np.asarray(query_feature).shape[-1]:
-        raise ValueError(f"query feature has {np.asarray(query_feature).shape[-1]} values but the "
-                         f"gallery features {gallery_features.shape[1]}: another head or model")
-    distances = distance_matrix(np.asarray(query_feature)[None], gallery_features, "cosine")[0]
-    order = np.argsort(distances, kind="stable")[:top]
-    return order, distances[order]
+                             top_indices=rankings.top_indices, top_distances=rankings.top_distances,
+                             ap=rankings.ap)
