@@ -31,8 +31,8 @@ from shoekit import paper
 from shoekit.config import FAST_TRAINING, TrainConfig
 from shoekit.metrics import paired_bootstrap
 from shoekit.models import ATTENTIONS as MODEL_ATTENTIONS
-from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, EVAL_DIR, LOG_FILE, read_metrics,
-                         write_json, write_text)
+from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, read_config, read_metrics, read_rankings,
+                          read_train_log, write_json, write_text)
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def is_complete(run_dir: Path) -> bool:
     if not (run_dir / CONFIG_FILE).is_file():
         return False
     metrics = read_metrics(run_dir)
-    finished = metrics.get("train", {}).get("epochs", -1) >= TrainConfig.load(run_dir / CONFIG_FILE).epochs
+    finished = metrics.get("train", {}).get("epochs", -1) >= read_config(run_dir).epochs
     return finished and set(TABLE2_HEADS) <= set(metrics.get("eval", {}))
 
 
@@ -195,7 +195,7 @@ def table_variants(table: str) -> list[tuple[str, float, str]]:
 
 def query_ap(run_dir: Path, head: str) -> np.ndarray:
     """`(Q,)` per-query AP of one evaluated head (NaN: no positive in the gallery)."""
-    return np.load(Path(run_dir) / EVAL_DIR / head / "rankings.npz")["ap"]
+    return read_rankings(run_dir, head).ap
 
 
 def differences(runs_dir: Path, seed: int, tables: tuple[str, ...] = TABLES) -> pd.DataFrame:
@@ -359,6 +359,6 @@ def machine_record() -> dict:
 
 def training_logs(runs_dir: Path, names: list[str]) -> pd.DataFrame:
     """Every finished run's train_log.csv in one table (column `run` first): the learning curves."""
-    logs = [pd.read_csv(runs_dir / name / LOG_FILE).assign(run=name) for name in names]
+    logs = [read_train_log(runs_dir / name).assign(run=name) for name in names]
     table = pd.concat(logs, ignore_index=True)
     return table[["run", *[c for c in table.columns if c != "run"]]].round(6)

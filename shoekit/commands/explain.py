@@ -80,12 +80,13 @@ def run(args: argparse.Namespace) -> int:
     import pandas as pd
     import torch
 
-    from shoekit.explain import Explainer, load_evaluation, search_gallery
+    from shoekit.explain import Explainer, load_evaluation
     from shoekit.explain.layers import target_layer_names
     from shoekit.explain.options import default_layer
     from shoekit.figures.panels import explanation_sheet, pair_sheet
     from shoekit.figures.sheet import save_png
     from shoekit.query_image import load_query_image
+    from shoekit.search import search_gallery
     from shoekit.outputs import check_output_folder
     from shoekit.runs import load_run, write_text
 

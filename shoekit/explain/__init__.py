@@ -30,8 +30,7 @@ LAZY_NAMES: dict[str, str] = {
     **dict.fromkeys(("attention_switched_off", "gallery_features", "candidate_positions", "switched_ranking",
                      "SwitchedRanking"), "attention_switch"),
     **dict.fromkeys(("StageMaps", "stage_maps"), "stages"),
-    **dict.fromkeys(("EvaluationResults", "load_evaluation",  
-                     "search_gallery"), "evaluation"),
+    **dict.fromkeys(("EvaluationResults", "load_evaluation"), "evaluation"),
 }
 
 __all__ = list(LAZY_NAMES)

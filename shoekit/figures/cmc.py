@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from shoekit.errors import CheckpointError
-from shoekit.explain.evaluation import eval_file
+from shoekit.runs import read_eval_cmc, read_eval_metrics
 
 DEFAULT_MAX_RANK = 20
 
@@ -36,16 +33,9 @@ class CMCCurve:
 
 def read_cmc(run_dir: str | Path, head: str = "max") -> CMCCurve:
     """The curve of one head of an evaluated run (RUN/eval/HEAD/cmc.csv and metrics.json)."""
-    cmc_path = eval_file(Path(run_dir), head, "cmc.csv")
-    metrics_path = eval_file(Path(run_dir), head, "metrics.json")
-    try:
-        table = pd.read_csv(cmc_path)
-        metrics = json.loads(metrics_path.read_text())
-        return CMCCurve(cmc=table.sort_values("rank")["cmc"].to_numpy(dtype=float),
-                        rank1=float(metrics["rank1"]), mAP=float(metrics["mAP"]))
-    except (ValueError, KeyError, pd.errors.ParserError) as error:
-        raise CheckpointError(f"{cmc_path.parent}: unreadable evaluation files ({error}); "
-                              f"re-run shoekit evaluate {run_dir}") from error
+    cmc = read_eval_cmc(Path(run_dir), head)
+    metrics = read_eval_metrics(Path(run_dir), head)
+    return CMCCurve(cmc=cmc, rank1=float(metrics["rank1"]), mAP=float(metrics["mAP"]))
 
 
 def read_cmc_curves(runs: Mapping[str, str | Path] | Sequence[str | Path], head: str = "max"
