@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,14 +122,26 @@ class DistContext:
         if not self.active:
             return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) > batch_size,
                               num_workers=num_workers, generator=torch.Generator().manual_seed(seed))
+        sampler = DistributedSampler(dataset, num_replicas=self.world_size, rank=self.rank, shuffle=True,
+                                     seed=seed, drop_last=True)
+        per_rank = self.rank_batch_size(batch_size)
+        return DataLoader(dataset, batch_size=per_rank, sampler=sampler, drop_last=len(sampler) > per_rank,
+                          num_workers=num_workers)
+
+    def rank_batch_size(self, batch_size: int) -> int:
+        """This process's share of a global batch of `batch_size` crops; ShoekitError when there are
+        more processes than crops in a batch."""
         if batch_size < self.world_size:
             raise ShoekitError(f"--batch-size {batch_size} is smaller than the {self.world_size} processes; "
                                "raise --batch-size (it is the global batch, split across processes)")
-        sampler = DistributedSampler(dataset, num_replicas=self.world_size, rank=self.rank, shuffle=True,
-                                     seed=seed, drop_last=True)
-        per_rank = batch_size // self.world_size
-        return DataLoader(dataset, batch_size=per_rank, sampler=sampler, drop_last=len(sampler) > per_rank,
-                          num_workers=num_workers)
+        return batch_size // self.world_size
+
+    def batches_per_epoch(self, num_items: int, batch_size: int) -> int:
+        """len(`epoch_loader`) over a dataset of `num_items` (>= 1) items, without building it: a last
+        partial batch is dropped when there is more than one batch."""
+        if self.active:
+            num_items, batch_size = num_items // self.world_size, self.rank_batch_size(batch_size)
+        return num_items // batch_size if num_items > batch_size else math.ceil(num_items / batch_size)
 
 
 def destroy_process_group() -> None:

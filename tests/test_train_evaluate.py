@@ -64,15 +64,15 @@ def test_the_tiny_task_is_learned(trained_run):
 def assert_resume_after_a_kill_gives_the_same_weights(config, tmp_path, monkeypatch):
     train(config, tmp_path / "whole", progress=False)
 
-    real_write_history = train_module.write_history
+    real_write_train_log = train_module.write_train_log
 
     def killed_after_first_epoch(run_dir, history):
-        real_write_history(run_dir, history)
+        real_write_train_log(run_dir, history)
         raise KeyboardInterrupt
-    monkeypatch.setattr(train_module, "write_history", killed_after_first_epoch)
+    monkeypatch.setattr(train_module, "write_train_log", killed_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "killed", progress=False)
-    monkeypatch.setattr(train_module, "write_history", real_write_history)
+    monkeypatch.setattr(train_module, "write_train_log", real_write_train_log)
     unfinished = load_checkpoint(tmp_path / "killed" / "checkpoint.pt")
     assert unfinished["epoch"] == 1 and {"optimizer", "scheduler", "center_optimizer"} <= set(unfinished)
     train(TrainConfig(), tmp_path / "killed", resume=True, progress=False)
