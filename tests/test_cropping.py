@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shoekit.cropping import MIN_CROP_SIDE, Box, aligned_points, crop
+from shoekit.app.cropping import MIN_CROP_SIDE, Box, aligned_points, crop
 from shoekit.errors import ImageError
 
 

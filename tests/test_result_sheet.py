@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from shoekit.result_sheet import ResultIdentity, result_csv, result_sheet, result_sheet_png
+from shoekit.app.result_sheet import ResultIdentity, result_csv, result_sheet, result_sheet_png
 
 IDENTITY = ResultIdentity(run="demo/dual_pool", attention="dual_pool", epochs_trained=8, head="max",
                           manifest_hash="0123456789abcdef" * 4, query="cam2.mp4 frame 14, box 3,4 50×60")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shoekit.errors import ImageError
-from shoekit.uploads import store_upload
+from shoekit.app.uploads import store_upload
 
 SUFFIXES = (".avi", ".mp4")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from shoekit.errors import ImageError
-from shoekit.video import probe_video, read_frame, sampled_frames
+from shoekit.app.video import probe_video, read_frame, sampled_frames
 from tests.workbench_fixtures import video_avi
 
 

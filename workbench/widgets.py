@@ -28,7 +28,7 @@ HEAD_HELP = ("How the model turns a crop into the numbers that are compared. "
 
 
 def sidebar() -> None:
-    """Runs folder, run and feature head (shared by all pages), and the folders skipped."""
+    """Runs folder, run, feature head and the run's card (shared by all pages), and the folders skipped."""
     with st.sidebar:
         st.text_input("Runs folder", value=state.default_runs_root(), key="runs_root",
                       help="Folder holding run folders made by `shoekit train` and `shoekit evaluate`. "
@@ -43,12 +43,25 @@ def sidebar() -> None:
             run = state.current_run()
             st.selectbox("Feature head", run.heads, index=run.heads.index(state.current_head(run)),
                          key="head", help=HEAD_HELP)
+            about_run(run.path)
         else:
             st.warning(f"No runs in `{catalog.root}` yet.")
         if catalog.skipped:
             with st.expander(f"{len(catalog.skipped)} run folder(s) skipped"):
                 for skipped in catalog.skipped:
                     st.caption(f"**{skipped.path.name}**: {skipped.reason}")
+
+
+def about_run(run_dir) -> None:
+    """An expander with the run's card: what the model is, how it was trained, how well it retrieves."""
+    from shoekit.run_card import run_card
+
+    with st.expander("About this run"):
+        try:
+            for line in run_card(run_dir):
+                st.markdown(line)
+        except ShoekitError as error:
+            show_error(error)
 
 
 def require_run():
@@ -128,7 +141,7 @@ def uploaded_image(label: str, key: str, help: str) -> tuple[np.ndarray, str] | 
     file that is not a usable image shows a message saying why while the page goes on.
     """
     from shoekit.query_image import load_query_image
-    from shoekit.uploads import IMAGE_SUFFIXES, MAX_IMAGE_BYTES
+    from shoekit.app.uploads import IMAGE_SUFFIXES, MAX_IMAGE_BYTES
 
     upload = st.file_uploader(label, type=list(IMAGE_SUFFIXES), key=key, help=help,
                               max_upload_size=MAX_IMAGE_BYTES // (1024 * 1024))

@@ -79,7 +79,7 @@ def choose_cutout():
                                    key="sim_type")
         view = cells[1].selectbox("View", VIEWS, key="sim_view")
         return procedural_cutout(index, view)
-    from shoekit.uploads import MAX_CUTOUT_BYTES, store_upload
+    from shoekit.app.uploads import MAX_CUTOUT_BYTES, store_upload
 
     upload = st.file_uploader("Cut-out file", type=["png", "webp", "jpg", "jpeg"], key="sim_cutout",
                               help=CUTOUT_HELP, max_upload_size=MAX_CUTOUT_BYTES // (1024 * 1024))
@@ -129,7 +129,7 @@ def camera_settings():
 
 
 def simulation_tab() -> None:
-    from shoekit.cropping import aligned_points
+    from shoekit.app.cropping import aligned_points
     from shoekit.data import align, render_crop, toe_heel_angle
 
     chosen = choose_cutout()

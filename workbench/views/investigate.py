@@ -30,8 +30,8 @@ def choose_frame():
         uploaded = uploaded_image("CCTV frame", key="inv_image",
                                   help="A still from the CCTV footage (PNG or JPEG), any size")
         return None if uploaded is None else (uploaded[0], uploaded[1])
-    from shoekit.uploads import MAX_VIDEO_BYTES, store_upload
-    from shoekit.video import VIDEO_SUFFIXES, probe_video, sampled_frames
+    from shoekit.app.uploads import MAX_VIDEO_BYTES, store_upload
+    from shoekit.app.video import VIDEO_SUFFIXES, probe_video, sampled_frames
 
     upload = st.file_uploader("CCTV video", type=[suffix.lstrip(".") for suffix in VIDEO_SUFFIXES],
                               key="inv_video", help="MP4, AVI, MOV, MKV… read with OpenCV",
@@ -51,7 +51,7 @@ def choose_frame():
 
 def on_box_drawn() -> None:
     """Copy a box drawn on the frame chart into the box fields (runs before the rerun)."""
-    from shoekit.cropping import MIN_CROP_SIDE, Box
+    from shoekit.app.cropping import MIN_CROP_SIDE, Box
 
     boxes = st.session_state[CHART_KEY].selection.get("box") or []
     if boxes:
@@ -77,7 +77,7 @@ def frame_figure(frame: np.ndarray, box):
 
 def choose_box(frame: np.ndarray):
     """The shoe's box: typed in the fields, or drawn on the frame (which fills the fields)."""
-    from shoekit.cropping import Box
+    from shoekit.app.cropping import Box
 
     height, width = frame.shape[:2]
     if st.session_state.get("inv_frame_size") != (width, height):  # a new frame size: start centred
@@ -117,7 +117,7 @@ def choose_keypoints(crop: np.ndarray):
 
 def show_results(run, head: str, queries: list[np.ndarray], label: str, key: str, top: int) -> None:
     """Search with one or more aligned crops of one shoe; tiles, table and export buttons."""
-    from shoekit.result_sheet import ResultIdentity, result_csv, result_sheet_png
+    from shoekit.app.result_sheet import ResultIdentity, result_csv, result_sheet_png
 
     path = str(run.path)
     inputs = np.stack([state.model_input(path, crop) for crop in queries])
@@ -160,7 +160,7 @@ def case_gallery(run, head: str, top: int) -> None:
 
 
 def main() -> None:
-    from shoekit.cropping import aligned_points, crop
+    from shoekit.app.cropping import aligned_points, crop
     from shoekit.data import align
 
     st.title("Investigate")

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shoekit.data.align import alignment_matrix
+from shoekit.data.alignment import alignment_matrix
 from shoekit.errors import ImageError
 
 MIN_CROP_SIDE = 8
