@@ -192,7 +192,7 @@ def search_table(path: str, head: str, queries: np.ndarray, top: int, bf16: bool
 
 @st.cache_data(show_spinner=False)
 def read_frame(path: str, index: int) -> np.ndarray:
-    """Frame `index` of a video file as `(H, W, 3)` uint8 RGB (`shoekit.video.read_frame`)."""
-    from shoekit.video import read_frame as read
+    """Frame `index` of a video file as `(H, W, 3)` uint8 RGB (`shoekit.app.video.read_frame`)."""
+    from shoekit.app.video import read_frame as read
 
     return read(path, index)
