@@ -51,15 +51,20 @@ def cmc_figure(curves: Mapping[str, CMCCurve], max_rank: int = DEFAULT_MAX_RANK,
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6.4, 4.4), layout="constrained")
-    axes = figure.add_subplot()
+    draw_cmc(figure.add_subplot(), curves, max_rank, title)
+    return figure
+
+
+def draw_cmc(axes, curves: Mapping[str, CMCCurve], max_rank: int = DEFAULT_MAX_RANK, title: str = "CMC",
+             legend_size: str | float = "small") -> None:
+    """CMC (%) against rank 1..max_rank on matplotlib `axes`, one line per curve."""
     for label, curve in curves.items():
         ranks, values = curve.up_to(max_rank)
         axes.plot(ranks, values, marker="o", markersize=3, label=curve.legend(label))
     axes.set(xlabel="rank", ylabel="matching rate (%)", title=title, xlim=(0.5, max_rank + 0.5), ylim=(0, 101))
     axes.set_xticks(range(1, max_rank + 1, max(1, max_rank // 10)))
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right", fontsize="small")
-    return figure
+    axes.legend(loc="lower right", fontsize=legend_size)
 
 
 def cmc_figure_interactive(curves: Mapping[str, CMCCurve], max_rank: int = DEFAULT_MAX_RANK,
