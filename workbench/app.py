@@ -26,6 +26,8 @@ PAGES = [
     st.Page(VIEWS / "gallery.py", title="Ranked gallery", icon=":material/view_module:", url_path="gallery"),
     st.Page(VIEWS / "data.py", title="Data & CCTV simulation", icon=":material/videocam:", url_path="data"),
     st.Page(VIEWS / "investigate.py", title="Investigate", icon=":material/search:", url_path="investigate"),
+    st.Page(VIEWS / "how_it_works.py", title="How it works", icon=":material/school:", url_path="how-it-works"),
+    st.Page(VIEWS / "attention.py", title="Attention explorer", icon=":material/tune:", url_path="attention"),
 ]
 
 st.set_page_config(page_title="shoekit workbench", page_icon=":material/footprint:", layout="wide")

@@ -196,3 +196,119 @@ def read_frame(path: str, index: int) -> np.ndarray:
     from shoekit.app.video import read_frame as read
 
     return read(path, index)
+
+
+SWITCH_CANDIDATES = 128   # a switched-off ranking re-encodes at most this many gallery crops
+GATE_SAMPLE = 128         # gallery crops whose gates make the explorer's histogram
+
+
+@st.cache_resource(show_spinner="Preparing the attention model…", max_entries=4)
+def attention_model(path: str):
+    """A private copy of the run's model and a lock, for the attention pages: reading gates adds
+    hooks and switching attention off swaps modules, which must not disturb the other pages'
+    model or another browser session mid-pass."""
+    import copy
+
+    return copy.deepcopy(trained_run(path).model), threading.Lock()
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def network_view(path: str, query: np.ndarray):
+    """One pass of a model input `(3, S, S)` float32: (`stage_maps` of the stem and layer1-4,
+    `read_gates` of every bottleneck), both for this one crop (gates `(1, C)`)."""
+    import torch
+
+    from shoekit.explain.gates import gate_hooks
+    from shoekit.explain.stages import stage_maps
+
+    model, lock = attention_model(path)
+    with lock, gate_hooks(model) as gates:
+        maps = stage_maps(model, torch.from_numpy(query))
+        return maps, list(gates)
+
+
+def gallery_sample(count: int, limit: int) -> np.ndarray:
+    """At most `limit` gallery positions spread evenly over `count` crops `(k,)`, ascending."""
+    return np.unique(np.linspace(0, count - 1, min(count, limit)).round().astype(int)) if count else np.zeros(0, int)
+
+
+def gallery_inputs(path: str, head: str, positions: np.ndarray):
+    """Model inputs `(k, 3, S, S)` float32 tensor of gallery `positions`."""
+    import torch
+
+    gallery = evaluation(path, head).gallery
+    return torch.stack([gallery[int(position)][0] for position in positions])
+
+
+@st.cache_data(show_spinner="Reading the gates of the gallery crops…", max_entries=8)
+def gallery_gates(path: str, head: str):
+    """(`read_gates` over `GATE_SAMPLE` gallery crops spread over the gallery, their positions)."""
+    from shoekit.explain.gates import read_gates
+
+    positions = gallery_sample(len(evaluation(path, head).gallery), GATE_SAMPLE)
+    model, lock = attention_model(path)
+    images = gallery_inputs(path, head, positions)
+    with lock:
+        return read_gates(model, images), positions
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def feature_of(path: str, head: str, query: np.ndarray, bf16: bool) -> np.ndarray:
+    """`shoekit.search.query_feature` of a model input `(3, S, S)`: `(D,)` float32, L2-normalised."""
+    import torch
+
+    from shoekit.search import query_feature
+
+    model, lock = attention_model(path)
+    with lock:
+        return query_feature(model, torch.from_numpy(query), head, bf16)
+
+
+@st.cache_data(show_spinner="Re-encoding the gallery with that attention switched off…", max_entries=64)
+def switched_gallery_features(path: str, head: str, stages: tuple[str, ...], candidates: tuple[int, ...],
+                              bf16: bool) -> np.ndarray:
+    """Normalised features `(K, D)` of gallery positions `candidates`, with the attention of
+    `stages` switched off (kept per setting: every query of a small gallery shares them)."""
+    from shoekit.explain.attention_switch import attention_switched_off, gallery_features
+
+    model, lock = attention_model(path)
+    images = gallery_inputs(path, head, np.asarray(candidates))
+    with lock, attention_switched_off(model, stages):
+        return gallery_features(model, head, images, bf16)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def switched_ranking(path: str, head: str, query: np.ndarray, identity: str | None, stages: tuple[str, ...],
+                     bf16: bool):
+    """`shoekit.explain.attention_switch.switched_ranking` of a model input `(3, S, S)`, over
+    `candidate_positions` (the whole gallery up to SWITCH_CANDIDATES crops)."""
+    import torch
+
+    from shoekit.explain.attention_switch import candidate_positions, switched_ranking as rank
+
+    saved = gallery_features(path, head)
+    candidates = candidate_positions(saved, feature_of(path, head, query, bf16), SWITCH_CANDIDATES)
+    off = switched_gallery_features(path, head, stages, tuple(int(c) for c in candidates), bf16)
+    model, lock = attention_model(path)
+    with lock:
+        return rank(model, head, torch.from_numpy(query), candidates, evaluation(path, head).gallery.identities,
+                    stages, saved[candidates], off, query_identity=identity, bf16=bf16)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def pair_cams(path: str, head: str, method: str, layer: str, query: np.ndarray, position: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """CAMs only (no guided backprop, so a fraction of `pair_explanation`'s time) of a model input
+    `(3, S, S)` float32 and gallery crop `position`, both ways: (query's map for its similarity to
+    the match, the match's map for its similarity to the query), each `(S, S)` float32 in [0, 1]."""
+    import torch
+
+    from shoekit.explain.targets import SimilarityTarget
+
+    match = evaluation(path, head).gallery[position][0]
+    model, lock = explainer(path, head, method, layer)
+    images = torch.stack([torch.from_numpy(query), match])
+    with lock:
+        features = model.features(images)
+        cams = model.cams(images, [SimilarityTarget(features[1], head), SimilarityTarget(features[0], head)])
+    return cams[0], cams[1]

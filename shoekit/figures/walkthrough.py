@@ -19,14 +19,18 @@ STRIP_WIDTH_PX = 512
 STRIP_HEIGHT_PX = 22
 BAR_HEIGHT_PX = 90
 BAR_COLOUR = (31, 78, 156)
+DIVERGING_LOW = np.array([33.0, 102.0, 172.0])       # blue
+DIVERGING_MIDDLE = np.array([247.0, 247.0, 247.0])   # near white
+DIVERGING_HIGH = np.array([178.0, 24.0, 43.0])       # red
 
 
-def colour_map(values: np.ndarray, low: float, high: float, cmap: int = cv2.COLORMAP_VIRIDIS) -> np.ndarray:
-    """`values` `(...)` mapped linearly from [low, high] onto an OpenCV colour map: `(..., 3)` uint8 RGB."""
+def viridis(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """`values` `(...)` mapped linearly from [low, high] onto the viridis colour map (dark blue to
+    yellow): `(..., 3)` uint8 RGB."""
     span = max(high - low, 1e-12)
     levels = np.clip((np.asarray(values, np.float64) - low) / span, 0, 1)
     indices = np.rint(levels * 255).astype(np.uint8)
-    bgr = cv2.applyColorMap(indices.reshape(-1, 1), cmap).reshape(*indices.shape, 3)
+    bgr = cv2.applyColorMap(indices.reshape(-1, 1), cv2.COLORMAP_VIRIDIS).reshape(*indices.shape, 3)
     return bgr[..., ::-1].copy()
 
 
@@ -36,27 +40,34 @@ def feature_grid(stage: StageMaps, tile: int = GRID_TILE_PX, columns: int = 4) -
     tiles = []
     for feature in stage.maps:
         low, high = float(feature.min()), float(feature.max())
-        coloured = colour_map(feature, low, high if high > low else low + 1)
+        coloured = viridis(feature, low, high if high > low else low + 1)
         tiles.append(add_border(cv2.resize(coloured, (tile, tile), interpolation=cv2.INTER_NEAREST),
                                 (BACKGROUND,) * 3, 1))
     lines = [hstack(tiles[start:start + columns], gap=1) for start in range(0, len(tiles), columns)]
     return vstack(lines, gap=1)
 
 
+def diverging(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """`values` `(...)` on a blue-white-red scale over [low, high] (blue at `low`, white in the
+    middle, red at `high`; plotly's "RdBu_r" ends): `(..., 3)` uint8 RGB."""
+    levels = np.clip((np.asarray(values, np.float64) - low) / max(high - low, 1e-12), 0, 1)[..., None]
+    lower = DIVERGING_LOW + (DIVERGING_MIDDLE - DIVERGING_LOW) * np.minimum(levels * 2, 1)
+    upper = DIVERGING_MIDDLE + (DIVERGING_HIGH - DIVERGING_MIDDLE) * np.maximum(levels * 2 - 1, 0)
+    return np.rint(np.where(levels < 0.5, lower, upper)).astype(np.uint8)
+
+
 def gate_strip(channel: np.ndarray, value_range: tuple[float, float], width: int = STRIP_WIDTH_PX,
                height: int = STRIP_HEIGHT_PX) -> np.ndarray:
     """One image's channel weights `(C,)` as a coloured strip `(height, width, 3)`: channel order
-    left to right, blue at the low end of `value_range`, red at the high end (cv2's 'cool-warm'
-    stand-in: COLORMAP_JET's two ends)."""
-    row = colour_map(np.asarray(channel)[None], *value_range, cmap=cv2.COLORMAP_JET)
+    left to right, blue at the low end of `value_range`, white in its middle, red at its high end."""
+    row = diverging(np.asarray(channel)[None], *value_range)
     interpolation = cv2.INTER_NEAREST if width >= row.shape[1] else cv2.INTER_AREA
     return cv2.resize(row, (width, height), interpolation=interpolation)
 
 
 def spatial_map(spatial: np.ndarray, size: int = 96) -> np.ndarray:
-    """CBAM's spatial gate `(H, W)` in (0, 1) as a `size` px square image (JET, 0 blue, 1 red)."""
-    return cv2.resize(colour_map(spatial, 0.0, 1.0, cmap=cv2.COLORMAP_JET), (size, size),
-                      interpolation=cv2.INTER_NEAREST)
+    """CBAM's spatial gate `(H, W)` in (0, 1) as a `size` px square image (0 blue, 1 red)."""
+    return cv2.resize(diverging(spatial, 0.0, 1.0), (size, size), interpolation=cv2.INTER_NEAREST)
 
 
 def binned(values: np.ndarray, bins: int) -> np.ndarray:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from shoekit.errors import ShoekitError
 from workbench import state
+from workbench.downloads import figure_downloads
 from workbench.widgets import require_run, show_error
 
 CMC_HELP = ("CMC curve: for each rank k, the share of queries whose right shoe type appears among the "
@@ -57,6 +58,7 @@ def main() -> None:
             ("paper_rank1", "Paper Rank-1 †"), ("paper_mAP", "Paper mAP †"))},
     })
     st.caption(PAPER_NOTE)
+    figure_downloads(curves, table, runs, max_rank, key="compare_export", name="compare")
     with st.expander("All numbers the paper reports (its private data)"):
         st.dataframe(paper_table(), hide_index=True)
     show_validation_curves(runs)

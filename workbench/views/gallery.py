@@ -10,6 +10,7 @@ import streamlit as st
 from shoekit.errors import ShoekitError
 from shoekit.figures.ranked import query_order
 from workbench import state
+from workbench.downloads import figure_downloads
 from workbench.widgets import BLUE, match_colour, percent, require_run, show_error, tile_row
 
 ORDERS = ("Worst first", "Best first")
@@ -82,6 +83,18 @@ def main() -> None:
         return
     for query in table.iloc[(page - 1) * per_page: page * per_page].itertuples():
         show_query(run, head, query, top)
+    export_run(run, head)
+
+
+def export_run(run, head: str) -> None:
+    """The run's CMC and metrics (this head) as figures and the comparison sheet, for slides."""
+    from shoekit.compare import comparison_table
+    from shoekit.figures.cmc import read_cmc
+
+    st.subheader("Figures for slides")
+    curve = read_cmc(run.path, head)
+    figure_downloads({f"{run.name} · {head}": curve}, comparison_table([run], [head]), [run],
+                     max_rank=min(20, len(curve.cmc)), key="gallery_export", name=f"{run.name.replace('/', '-')}-{head}")
 
 
 try:
