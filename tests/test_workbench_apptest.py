@@ -6,19 +6,24 @@ one match per query to keep the file fast on 2 cores.
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.workbench_fixtures import (BROKEN_RUN, frame_png, huge_png, runs_root, sixteen_bit_png,  # noqa: F401
-                                      video_avi)
+                                      strong_gate_runs_root, video_avi)
 
 APP = Path(__file__).resolve().parent.parent / "workbench" / "app.py"
 PAGES = {"match": "Match & explain", "compare": "Compare runs", "gallery": "Ranked gallery",
-         "data": "Data & CCTV simulation", "investigate": "Investigate"}
+         "data": "Data & CCTV simulation", "investigate": "Investigate", "how_it_works": "How it works",
+         "attention": "Attention explorer"}
 TIMEOUT_S = 180
+STAGES = ("layer1", "layer2", "layer3", "layer4")
 
 
 def open_app(monkeypatch, root: Path) -> AppTest:
@@ -56,7 +61,8 @@ def test_every_page_renders_with_its_key_widgets(monkeypatch, runs_root):
     assert app.selectbox(key="head").value == "max"
     expected = {"match": ("match_query", "match_method", "match_layer"), "compare": ("compare_runs",),
                 "gallery": ("gallery_order", "gallery_top"), "data": ("data_split", "sim_camera"),
-                "investigate": ("inv_source",)}
+                "investigate": ("inv_source",), "how_it_works": ("hiw_source", "hiw_query"),
+                "attention": ("att_source", "att_query", "att_block", "att_switch")}
     for page, keys in expected.items():
         visit(app, page)
         for key in keys:
@@ -244,3 +250,110 @@ def test_no_runs_and_broken_runs_are_explained(monkeypatch, runs_root, tmp_path)
         if page != "data":
             assert any("shoekit demo" in info.value for info in app.info), page
     assert any(str(empty) in warning.value for warning in app.sidebar.warning)
+
+
+def download_labels(app: AppTest) -> list[str]:
+    return [button.label for button in app.get("download_button")]
+
+
+EXPORT_LABELS = ["CMC (PNG)", "CMC (SVG)", "Table (PNG)", "Table (SVG)", "Comparison sheet (PDF)"]
+
+
+def test_compare_and_gallery_offer_figures_for_slides(monkeypatch, runs_root):
+    app = visit(open_app(monkeypatch, runs_root), "compare")
+    assert download_labels(app) == EXPORT_LABELS
+    visit(app, "gallery")
+    assert download_labels(app) == EXPORT_LABELS
+    assert any(header.value == "Figures for slides" for header in app.subheader)
+
+
+HOW_IT_WORKS_STEPS = ["1. The CCTV crop", "2. Toe–heel alignment", "3. The network's stages", "4. The attention gates",
+                      "5. The crop's signature", "6. Similarity and ranking", "7. Why they match: the heatmaps"]
+
+
+def test_how_it_works_walks_a_query_and_an_upload_through_every_step(monkeypatch, runs_root):
+    app = visit(open_app(monkeypatch, runs_root), "how_it_works")
+    assert [header.value for header in app.subheader] == HOW_IT_WORKS_STEPS
+    shown = captions(app)
+    assert [caption for caption in shown if " maps of " in caption] == [
+        "stem · 64 maps of 8×8", "layer1 · 256 maps of 8×8", "layer2 · 512 maps of 4×4", "layer3 · 1024 maps of 2×2",
+        "layer4 · 2048 maps of 1×1"]                                            # 32 px crops
+    assert [caption for caption in shown if " weights" in caption] == [
+        "layer1.2 · 256 weights", "layer2.3 · 512 weights", "layer3.5 · 1024 weights", "layer4.2 · 2048 weights"]
+    assert "all 15 gallery crops, most alike first" in shown                    # 3 × 3 gallery + 2 × 3 distractors
+    assert sum(caption.startswith("#") for caption in shown) == 5
+    texts = [markdown.value for markdown in app.markdown]
+    assert any("between 0 and 2" in text for text in texts)
+    assert any("no shoe outlines" in text for text in texts)                    # the tiny dataset has no masks
+    assert download_labels(app) == ["Download this walk-through as a PDF handout"]
+    app.selectbox(key="hiw_query").set_value(4)
+    checked(app.run())
+    assert any("shoe type id6" in text for text in [markdown.value for markdown in app.markdown])
+    app.radio(key="hiw_source").set_value("Upload a crop")
+    checked(app.run())
+    app.file_uploader(key="hiw_upload").set_value(("crop.png", frame_png(48, 40), "image/png"))
+    checked(app.run())
+    assert [header.value for header in app.subheader] == HOW_IT_WORKS_STEPS
+    texts = [markdown.value for markdown in app.markdown]
+    assert any("has no such marks" in text for text in texts) and any("cannot be marked" in text for text in texts)
+
+
+def plotly_array(value) -> np.ndarray:
+    """A plotly JSON array: a list, or plotly's typed array {"dtype", "bdata" (base64), "shape"}."""
+    if not isinstance(value, dict):
+        return np.asarray(value)
+    flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return flat.reshape([int(size) for size in str(value.get("shape", len(flat))).split(",")])
+
+
+def strips(app: AppTest) -> dict[str, dict]:
+    """The explorer's gate heatmaps: {stage: its plotly trace}, read from each chart's JSON spec."""
+    traces = {}
+    for chart in app.get("plotly_chart"):
+        stage = next((stage for stage in STAGES if f"att_strip_{stage}" in chart.proto.id), None)
+        if stage:
+            traces[stage] = json.loads(chart.proto.spec)["data"][0]
+    return traces
+
+
+def test_attention_explorer_shows_every_gate_with_its_shape_and_range(monkeypatch, runs_root):
+    app = visit(open_app(monkeypatch, runs_root), "attention")
+    assert not errors(app)
+    traces = strips(app)
+    assert list(traces) == ["layer1", "layer2", "layer3", "layer4"]
+    for stage, (blocks, channels) in {"layer1": (3, 256), "layer2": (4, 512), "layer3": (6, 1024),
+                                      "layer4": (3, 2048)}.items():
+        values = plotly_array(traces[stage]["z"]).astype(float)
+        assert values.shape == (blocks, channels), stage
+        assert (traces[stage]["zmin"], traces[stage]["zmax"]) == (0.0, 2.0)
+        assert 0 < values.min() and values.max() < 2
+        assert list(traces[stage]["y"]) == [f"{stage}.{index}" for index in range(blocks)]
+    table = next(frame.value for frame in app.dataframe if "range_high" in frame.value)
+    assert len(table) == 16 * 3 and set(table["gate"]) == {"applied gate", "avg branch", "max branch"}
+    assert ((table["min"] > table["range_low"]) & (table["max"] < table["range_high"])).all()
+    assert set(table.loc[table["gate"] == "applied gate", "range_high"]) == {2.0}
+    assert set(table.loc[table["gate"] != "applied gate", "range_high"]) == {1.0}
+    app.radio(key="att_view").set_value("avg branch")
+    checked(app.run())
+    values = plotly_array(strips(app)["layer4"]["z"]).astype(float)
+    assert strips(app)["layer4"]["zmax"] == 1.0 and 0 < values.min() and values.max() < 1
+    assert any("gallery crops" in caption.value and "spread" in caption.value for caption in app.caption)
+    assert any("only dual_pool runs" in caption.value for caption in app.caption)
+
+
+def test_switching_a_stage_off_changes_the_ranking_live(monkeypatch, strong_gate_runs_root):
+    app = visit(open_app(monkeypatch, strong_gate_runs_root), "attention")
+    app.selectbox(key="att_query").set_value(0)
+    checked(app.run())
+    app.radio(key="att_switch").set_value("all stages")
+    checked(app.run())
+    metrics = next(frame.value for frame in app.dataframe if "first correct at rank" in frame.value)
+    assert metrics["attention"].tolist() == ["on", "off in all stages"]
+    on, off = ([caption for caption in captions(app) if caption.startswith("#")][start:start + 5] for start in (0, 5))
+    assert on != off
+    assert any("whole gallery (15 crops)" in caption.value for caption in app.caption)
+    app.radio(key="att_switch").set_value("layer2")
+    checked(app.run())
+    metrics = next(frame.value for frame in app.dataframe if "first correct at rank" in frame.value)
+    assert metrics["attention"].tolist() == ["on", "off in layer2"]
+    assert ((metrics["AP (%)"] >= 0) & (metrics["AP (%)"] <= 100)).all()

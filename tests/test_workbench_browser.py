@@ -36,7 +36,9 @@ PAGES = {
     "compare": ("Compare runs", "Rank-1/5/10 and mAP (%)"),
     "gallery": ("Ranked gallery", "first correct match"),
     "data": ("Data & CCTV simulation", "Shoe type"),
-    "investigate": ("Investigate", "Upload a CCTV frame or a video to begin."),
+    "how-it-works": ("How it works", "7. Why they match: the heatmaps"),
+    "attention": ("Attention explorer", "The gate of every bottleneck"),
+    "investigate": ("Investigate", "Upload a CCTV frame or a video to begin."),  # last: investigate() goes on here
 }
 ERROR_SELECTORS = ('[data-testid="stException"]', '[data-testid="stAlertContentError"]')
 
@@ -154,6 +156,12 @@ def test_every_page_in_chromium(served_app, tmp_path):
                 assert_no_errors(page, title)
                 if path == "":  # the heatmaps are measured against the shoe's mask, and outlined with it
                     assert page.get_by_text("heatmap energy on the shoe").count() >= 1
+                if path == "how-it-works":  # every step drawn, the heatmaps' trust measured on the masks
+                    assert page.locator('[data-testid="stImage"]').count() >= 20
+                    assert page.get_by_text("the heat a uniform map would").count() == 1
+                if path == "attention":  # one gate chart per stage
+                    page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=PAGE_TIMEOUT_MS)
+                    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 4
                 screenshot(page, tmp_path / f"workbench-{path or 'match'}.png")
                 if path == "data":
                     simulation(page, tmp_path)

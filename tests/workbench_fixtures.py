@@ -82,3 +82,27 @@ def video_avi(path: Path, frames: int = 6, size: tuple[int, int] = (96, 72)) -> 
         writer.write(frame)
     writer.release()
     return path
+
+
+@pytest.fixture(scope="module")
+def strong_gate_runs_root(tmp_path_factory, trained_run: Path) -> Path:
+    """A runs folder holding a copy of the tiny run whose attention MLPs end in biases drawn from ±3
+    (gates far from the trained ≈ 1, so switching a stage's attention off visibly moves the
+    ranking), evaluated again on the max head with those weights."""
+    import torch
+
+    from shoekit.evaluate import evaluate_run
+    from shoekit.runs import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+    from tests.conftest import copy_run
+
+    root = tmp_path_factory.mktemp("strong_gates") / "runs"
+    run = copy_run(trained_run, root / "strong_gates")
+    checkpoint = load_checkpoint(run / CHECKPOINT_FILE)
+    generator = torch.Generator().manual_seed(0)
+    for name, tensor in checkpoint["model"].items():
+        if ".attention." in name and name.endswith("mlp.2.bias"):
+            checkpoint["model"][name] = torch.rand(tensor.shape, generator=generator) * 6 - 3
+    (run / CHECKPOINT_FILE).unlink()  # a hard link to the session's checkpoint: never rewrite it in place
+    save_checkpoint(run / CHECKPOINT_FILE, checkpoint)
+    evaluate_run(run, heads=("max",), batch_size=16, progress=False)
+    return root
