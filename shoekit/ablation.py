@@ -12,7 +12,8 @@
 Each row names its `base`, the row it changes, and its `recipe` when it is a preset's run. Every run
 trains with the scale's settings (`reproduce.SCALES`), so all see the same number of images; each
 row records its training seconds. The paper row is the grid's `dual_pool-eps0.14-seedS` run, shared
-with `shoekit reproduce`. Writes OUT/ablation.csv, OUT/ablation.md and OUT/ablation.json.
+with `shoekit reproduce`. Writes OUT/ablation.csv, OUT/ablation.md, OUT/ablation.json and the
+finished rows' curves, per-query AP and pair scores (`shoekit.results_folder`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from shoekit.config import RECIPE_HEADS, RECIPES, TrainConfig
 from shoekit.metrics import paired_bootstrap
 from shoekit.reproduce import (SCALES, best_finished, ensure_trained, machine_record, markdown_table, query_ap,
                                run_dir_of)
+from shoekit.results_folder import write_run_files
 from shoekit.runs import read_metrics, write_json, write_text
 
 QUERY_EXPANSION = 3  # gallery neighbours averaged into each query
@@ -178,6 +180,9 @@ def ablate(data: str | Path, out: str | Path, scale: str = "cpu", seed: int = 0,
             for index, (step, run_dir, config, base) in enumerate(training + evaluation + alone)]
     table = with_gain_intervals(pd.DataFrame(rows), out / "runs")
     write_text(out / "ablation.csv", table.to_csv(index=False))
+    finished = table.dropna(subset=["mAP"])
+    write_run_files(out, {run: out / "runs" / run for run in finished["run"].unique()},
+                    finished.groupby("run")["evaluation"].unique().to_dict())
     write_text(out / "ablation.md", "\n".join([
         f"# Ablation at scale `{scale}`: the paper's best recipe and the re-id tricks, one at a time", "",
         f"Dataset `{data}`, seed {seed}. Each row makes one change to the row named in `base`; `recipe` "

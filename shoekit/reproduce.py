@@ -11,7 +11,9 @@ partly trained one resumes, so the grid continues after a kill. Writes OUT/table
 table2.csv, table3.csv, summary.md (ours beside the paper's numbers), reproduce.json
 (command, scale, seeds, durations, machine), train_logs.csv (every run's learning curve) and
 differences.csv (each table's paper pick minus every other row, mAP points, with a 95% paired
-bootstrap interval over queries), and fig9.csv.
+bootstrap interval over queries), fig9.csv, and the per-run files that let notebooks draw the
+figures without the run folders (`shoekit.results_folder`: curves.csv, query_ap.csv, scores.csv,
+thresholds.csv).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from shoekit import paper
 from shoekit.config import FAST_TRAINING, TrainConfig
 from shoekit.metrics import paired_bootstrap
 from shoekit.models import ATTENTIONS as MODEL_ATTENTIONS
+from shoekit.results_folder import write_run_files
 from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, read_config, read_metrics, read_rankings,
                           read_train_log, write_json, write_text)
 
@@ -41,13 +44,15 @@ TABLE2_HEADS = ("fc", "avg", "maxavg", "max")
 EPSILONS = (0.0, 0.12, 0.13, 0.14, 0.15)
 
 # Training settings per scale, the fast training recipe (config.FAST_TRAINING: fresh renders
-# where the dataset records its cut-outs, zero-initialised residual branches, small images first);
-# the paper's choices (attention, head, epsilon) stay the variables of each table. The dataset's
-# size is the user's choice (make-dataset --scale). results/cpu and results/gpu were measured with
-# the settings before it: cpu 8 epochs at 96 px, paper 60 epochs at 120 px, Adam 3.5e-4, fixed crops.
+# where the dataset records its cut-outs, zero-initialised residual branches, 64 px); the paper's
+# choices (attention, head, epsilon) stay the variables of each table. `cpu` holds 10 training
+# identities out for validation (train_log.csv's val_mAP): the tables' verdicts are read from
+# them. The dataset's size is the user's choice (make-dataset --scale). results/cpu-fixed-crops
+# and results/gpu were measured with the settings before the fast recipe: cpu 8 epochs at 96 px,
+# paper 60 epochs at 120 px, Adam 3.5e-4, fixed crops.
 SCALES: dict[str, dict] = {
     "smoke": dict(epochs=1, image_size=64, batch_size=16, warmup_steps=2, lr=1e-3),
-    "cpu": {**FAST_TRAINING, "epochs": 24},
+    "cpu": {**FAST_TRAINING, "epochs": 24, "val_identities": 10},
     "paper": {**FAST_TRAINING, "epochs": 60, "image_size": 120, "batch_size": 64, "warmup_steps": 500,
               "train_sizes": [64, 96, 120]},
 }
@@ -75,11 +80,11 @@ def plan_grid(seeds: tuple[int, ...], tables: tuple[str, ...] = TABLES) -> list[
         raise ValueError(f"unknown tables {sorted(unknown)}; choose from {', '.join(TABLES)}")
     runs = []
     if tables != ("table3",):  # dual_pool without smoothing first: Tables 1 and 2 both need it
-        runs.append(PlannedRun(f"dual_pool-eps0-seed{seeds[0]}", "dual_pool", 0.0, seeds[0]))
+        runs.append(PlannedRun(run_name("dual_pool", 0.0, seeds[0]), "dual_pool", 0.0, seeds[0]))
     if "table1" in tables:
-        runs += [PlannedRun(f"{a}-eps0-seed{s}", a, 0.0, s) for s in seeds for a in ATTENTIONS]
+        runs += [PlannedRun(run_name(a, 0.0, s), a, 0.0, s) for s in seeds for a in ATTENTIONS]
     if "table3" in tables:
-        runs += [PlannedRun(f"dual_pool-eps{e:g}-seed{seeds[0]}", "dual_pool", e, seeds[0]) for e in EPSILONS]
+        runs += [PlannedRun(run_name("dual_pool", e, seeds[0]), "dual_pool", e, seeds[0]) for e in EPSILONS]
     return list(dict.fromkeys(runs))
 
 
@@ -154,6 +159,21 @@ def metrics_row(run_dir: Path, head: str) -> dict:
             "rank10": 100 * values["rank10"], "mAP": 100 * values["mAP"]}
 
 
+def validation_map(run_dir: Path) -> float:
+    """The finished run's last validation mAP (%, its training head, held-out training identities);
+    NaN without validation identities or while unfinished."""
+    if not is_complete(run_dir):
+        return float("nan")
+    value = read_metrics(run_dir)["train"].get("final_val_mAP")
+    return float("nan") if value is None else 100 * float(value)
+
+
+def mean_of_finite(values: list[float]) -> float:
+    """The mean of the finite `values`; NaN when there are none."""
+    finite = [value for value in values if np.isfinite(value)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
 def build_tables(runs_dir: Path, seeds: tuple[int, ...], tables: tuple[str, ...] = TABLES
                  ) -> dict[str, pd.DataFrame]:
     """The requested tables from the finished run folders (ours in %, the paper's beside)."""
@@ -161,19 +181,21 @@ def build_tables(runs_dir: Path, seeds: tuple[int, ...], tables: tuple[str, ...]
     if "table1" in tables:
         rows["table1"] = []
         for attention in ATTENTIONS:
-            frame = pd.DataFrame([metrics_row(runs_dir / f"{attention}-eps0-seed{s}", "fc") for s in seeds])
+            frame = pd.DataFrame([metrics_row(runs_dir / run_name(attention, 0.0, s), "fc") for s in seeds])
             rows["table1"].append({  # means and spreads over the seeds whose run has finished
                 "attention": attention, "seeds": int(frame["mAP"].notna().sum()), **frame.mean().to_dict(),
+                "val_mAP": mean_of_finite([validation_map(runs_dir / run_name(attention, 0.0, s)) for s in seeds]),
                 "rank1_spread": frame["rank1"].max() - frame["rank1"].min(),
                 "mAP_spread": frame["mAP"].max() - frame["mAP"].min(),
                 "paper_rank1": paper.TABLE1[attention]["rank1"], "paper_mAP": paper.TABLE1[attention]["mAP"]})
     if "table2" in tables:
-        dual = runs_dir / f"dual_pool-eps0-seed{seeds[0]}"
+        dual = runs_dir / run_name("dual_pool", 0.0, seeds[0])
         rows["table2"] = [{"head": head, **metrics_row(dual, head), "paper_rank1": paper.TABLE2[head]["rank1"],
                            "paper_mAP": paper.TABLE2[head]["mAP"]} for head in TABLE2_HEADS]
     if "table3" in tables:
         rows["table3"] = [{"epsilon": epsilon,
-                           **metrics_row(runs_dir / f"dual_pool-eps{epsilon:g}-seed{seeds[0]}", "max"),
+                           **metrics_row(runs_dir / run_name("dual_pool", epsilon, seeds[0]), "max"),
+                           "val_mAP": validation_map(runs_dir / run_name("dual_pool", epsilon, seeds[0])),
                            "paper_rank1": paper.TABLE3.get(epsilon, {}).get("rank1"),
                            "paper_mAP": paper.TABLE3.get(epsilon, {}).get("mAP")} for epsilon in EPSILONS]
     return {name: pd.DataFrame(table).round(2) for name, table in rows.items()}
@@ -204,9 +226,9 @@ def differences(runs_dir: Path, seed: int, tables: tuple[str, ...] = TABLES) -> 
     rows = []
     for table in tables:
         pick = PAPER_PICKS[table]
-        pick_dir = runs_dir / f"{pick[0]}-eps{pick[1]:g}-seed{seed}"
+        pick_dir = runs_dir / run_name(pick[0], pick[1], seed)
         for variant in table_variants(table):
-            other_dir = runs_dir / f"{variant[0]}-eps{variant[1]:g}-seed{seed}"
+            other_dir = runs_dir / run_name(variant[0], variant[1], seed)
             if variant == pick or not (is_complete(pick_dir) and is_complete(other_dir)):
                 continue
             diff, low, high = paired_bootstrap(query_ap(pick_dir, pick[2]), query_ap(other_dir, variant[2]))
@@ -222,9 +244,15 @@ def describe(variant: tuple[str, float, str]) -> str:
     return f"{attention} eps={epsilon:g} {head}"
 
 
+def run_name(attention: str, epsilon: float, seed: int) -> str:
+    """The grid's name of the run of (attention, epsilon, seed), e.g. `dual_pool-eps0.14-seed0`:
+    its folder under OUT/runs and its `run` in the results folder's per-run files."""
+    return f"{attention}-eps{epsilon:g}-seed{seed}"
+
+
 def run_dir_of(out: str | Path, attention: str = "dual_pool", epsilon: float = 0.0, seed: int = 0) -> Path:
     """Where the grid keeps the run of (attention, epsilon, seed)."""
-    return Path(out) / "runs" / f"{attention}-eps{epsilon:g}-seed{seed}"
+    return Path(out) / "runs" / run_name(attention, epsilon, seed)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
@@ -240,7 +268,9 @@ def summary_markdown(tables: dict[str, pd.DataFrame], scale: str, seeds: tuple[i
     parts = [f"# Reproduction at scale `{scale}`", "",
              f"Dataset: `{data}`; seeds {list(seeds)} (Table 1 averages them; spread = max − min). "
              f"Ours in %, measured; `paper_*` columns are the paper's numbers on its private data, "
-             "for reference only.", ""]
+             "for reference only. `val_mAP`: the last epoch's mAP on the training identities held out for "
+             "validation (layer4+max features), what a choice between rows is made by; the test columns "
+             "only report.", ""]
     titles = {"table1": "Table 1: attention variants, FC features",
               "table2": "Table 2: feature heads of the dual_pool model",
               "table3": "Table 3: label smoothing (dual_pool, layer4+max)"}
@@ -304,7 +334,14 @@ def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tupl
     })
     if finished:
         write_text(out / "train_logs.csv", training_logs(runs_dir, finished).to_csv(index=False))
+        write_run_files(out, {name: runs_dir / name for name in finished},
+                        {name: evaluated_heads(runs_dir / name) for name in finished})
     return built
+
+
+def evaluated_heads(run_dir: Path) -> list[str]:
+    """The heads of TABLE2_HEADS that `run_dir` has evaluated (metrics.json), in that order."""
+    return [head for head in TABLE2_HEADS if head in read_metrics(run_dir).get("eval", {})]
 
 
 FIG9_HEAD = "max"
@@ -322,7 +359,7 @@ def fig9_table(runs_dir: Path, seed: int, measure: bool, progress: bool = True) 
 
     rows = []
     for attention in ATTENTIONS:
-        run_dir = runs_dir / f"{attention}-eps0-seed{seed}"
+        run_dir = runs_dir / run_name(attention, 0.0, seed)
         if not is_complete(run_dir):
             continue
         table = read_measures(run_dir)

@@ -19,7 +19,8 @@ LAZY_NAMES: dict[str, str] = {
     **dict.fromkeys(("RankedRow", "query_order", "ranked_rows", "ranked_gallery_sheet",
                      "ranked_gallery_figure"), "ranked"),
     **dict.fromkeys(("pair_sheet", "explanation_sheet", "explanation_figure"), "panels"),
-    **dict.fromkeys(("pair_scores", "tpr_at_fpr", "read_pair_scores", "score_figure"), "scores"),
+    **dict.fromkeys(("pair_scores", "tpr_at_fpr", "read_pair_scores", "score_histogram", "score_figure",
+                     "score_histogram_figure"), "scores"),
     **dict.fromkeys(("save_png",), "sheet"),
 }
 

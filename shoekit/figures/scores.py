@@ -66,19 +66,37 @@ def read_pair_scores(run_dir: str | Path, head: str = "max") -> tuple[np.ndarray
                        results.gallery.identities)
 
 
+def score_histogram(matching: np.ndarray, non_matching: np.ndarray, bins: int = 50) -> pd.DataFrame:
+    """Both kinds of pair counted in `bins` bins spanning all scores: columns left, right (bin
+    edges, cosine similarity), matching, non_matching (pair counts)."""
+    edges = np.histogram_bin_edges(np.concatenate([matching, non_matching]), bins=bins)
+    return pd.DataFrame({"left": edges[:-1], "right": edges[1:], "matching": np.histogram(matching, edges)[0],
+                         "non_matching": np.histogram(non_matching, edges)[0]})
+
+
 def score_figure(matching: np.ndarray, non_matching: np.ndarray, fprs: Sequence[float] = DEFAULT_FPRS,
                  bins: int = 50, title: str = "Scores of matching and non-matching pairs"):
     """matplotlib Figure: both score histograms (density) with the threshold of each target FPR."""
+    return score_histogram_figure(score_histogram(matching, non_matching, bins),
+                                  tpr_at_fpr(matching, non_matching, fprs), title)
+
+
+def score_histogram_figure(histogram: pd.DataFrame, thresholds: pd.DataFrame,
+                           title: str = "Scores of matching and non-matching pairs"):
+    """matplotlib Figure from counted pairs: `histogram` (left, right, matching, non_matching, as
+    `score_histogram` or a results folder's scores.csv) drawn as densities, and a dashed line at
+    each finite threshold of `thresholds` (`tpr_at_fpr`'s table)."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(6.4, 4.0), layout="constrained")
     axes = figure.add_subplot()
-    edges = np.histogram_bin_edges(np.concatenate([matching, non_matching]), bins=bins)
-    axes.hist(non_matching, bins=edges, density=True, alpha=0.6, color="tab:red",
-              label=f"non-matching ({len(non_matching)} pairs)")
-    axes.hist(matching, bins=edges, density=True, alpha=0.6, color="tab:green",
-              label=f"matching ({len(matching)} pairs)")
-    for row in tpr_at_fpr(matching, non_matching, fprs).itertuples():
+    widths = (histogram["right"] - histogram["left"]).to_numpy(float)
+    for column, colour, kind in (("non_matching", "tab:red", "non-matching"), ("matching", "tab:green", "matching")):
+        counts = histogram[column].to_numpy(float)
+        density = counts / max(counts.sum(), 1) / widths
+        axes.bar(histogram["left"], density, width=widths, align="edge", alpha=0.6, color=colour,
+                 label=f"{kind} ({int(counts.sum())} pairs)")
+    for row in thresholds.itertuples():
         if not np.isfinite(row.threshold):
             continue
         tpr = "n/a (too few pairs)" if np.isnan(row.tpr) else f"{100 * row.tpr:.1f}%"
