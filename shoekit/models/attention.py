@@ -43,8 +43,8 @@ def conv_weights_as_linear(state_dict: dict, prefix: str, *_) -> None:
 class ChannelMLP(nn.Sequential):
     """The attention's MLP on pooled rows: `(..., C)` -> `(..., C)`, Linear C -> C/r, ReLU,
     Linear C/r -> C (r = `reduction`, at least one hidden unit). Parameters `0.weight` `(C/r, C)`,
-    `0.bias`, `2.weight` `(C, C/r)`, `2.bias`; checkpoints holding them as 1×1 convs (SE-ResNet's
-    layout, and shoekit's before) load too (`conv_weights_as_linear`)."""
+    `0.bias`, `2.weight` `(C, C/r)`, `2.bias`; checkpoints holding the weights as 1×1 convs
+    `(out, in, 1, 1)` under the same keys (shoekit's layout before) load too (`conv_weights_as_linear`)."""
 
     def __init__(self, channels: int, reduction: int):
         hidden = max(channels // reduction, 1)
