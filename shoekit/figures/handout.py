@@ -1,5 +1,5 @@
 """A walk-through as a PDF handout for a class: a cover page, then one page per step with its
-pictures in a row and its plain-language text underneath (matplotlib's PdfPages, A4 portrait).
+pictures and its plain-language text underneath (matplotlib's PdfPages, A4 portrait).
 """
 
 from __future__ import annotations
@@ -13,6 +13,10 @@ import numpy as np
 
 A4_PORTRAIT_INCHES = (8.27, 11.69)
 TEXT_WIDTH_CHARACTERS = 95
+PICTURES_PER_ROW = 3
+WIDE_RATIO = 3.0          # width / height over which a picture takes a row of its own
+SQUARE_ROW_HEIGHT = 0.17  # share of the page height per row of square pictures
+WIDE_ROW_HEIGHT = 0.08    # per row of wide pictures
 
 
 @dataclass(frozen=True)
@@ -40,22 +44,34 @@ def cover_page(title: str, lines: Sequence[str], steps: Sequence[HandoutStep]):
     return figure
 
 
+def picture_layout(pictures: Sequence[tuple[np.ndarray, str]]) -> tuple[int, int, float]:
+    """(rows, columns, row height as a share of the page) for a step's pictures: wide pictures
+    (strips and bars, over 3:1) one per row, others three per row."""
+    wide = any(image.shape[1] > WIDE_RATIO * image.shape[0] for image, _ in pictures)
+    columns = 1 if wide else min(len(pictures), PICTURES_PER_ROW)
+    rows = -(-len(pictures) // columns)
+    return rows, columns, WIDE_ROW_HEIGHT if wide else SQUARE_ROW_HEIGHT
+
+
 def step_page(number: int, step: HandoutStep):
-    """One step's page: title, its pictures side by side (up to 6), the text below."""
+    """One step's page: title, its pictures (see `picture_layout`) with captions, the text below."""
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=A4_PORTRAIT_INCHES)
     figure.text(0.08, 0.94, f"{number}. {step.title}", fontsize=16, weight="bold")
-    pictures = list(step.pictures)[:6]
-    if pictures:
-        grid = figure.add_gridspec(1, len(pictures), left=0.06, right=0.94, top=0.9, bottom=0.5, wspace=0.08)
-        for column, (image, caption) in enumerate(pictures):
-            axes = figure.add_subplot(grid[0, column])
+    top = 0.91
+    if step.pictures:
+        rows, columns, row_height = picture_layout(step.pictures)
+        bottom = top - rows * row_height
+        grid = figure.add_gridspec(rows, columns, left=0.1, right=0.9, top=top, bottom=bottom, wspace=0.1, hspace=0.45)
+        for index, (image, caption) in enumerate(step.pictures):
+            axes = figure.add_subplot(grid[index // columns, index % columns])
             axes.imshow(image, interpolation="nearest")
             axes.set_xticks([])
             axes.set_yticks([])
-            axes.set_xlabel("\n".join(textwrap.wrap(caption, 28)), fontsize=8)
-    figure.text(0.08, 0.44 if pictures else 0.88, wrapped(step.text), fontsize=11, va="top", linespacing=1.45)
+            axes.set_xlabel("\n".join(textwrap.wrap(caption, 40)), fontsize=8)
+        top = bottom - 0.05
+    figure.text(0.08, top, wrapped(step.text), fontsize=11, va="top", linespacing=1.45)
     return figure
 
 

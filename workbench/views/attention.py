@@ -61,12 +61,13 @@ def choose_crop(run, head: str):
     return state.model_input(path, image), None, image, image, None, None
 
 
-def stage_figure(stage_gates: list[BlockGates], view: str):
-    """One stage's gates as a heatmap: one row per bottleneck, one column per channel."""
+def stage_figure(stage_gates: list[BlockGates], view: str, stretch: bool):
+    """One stage's gates as a heatmap: one row per bottleneck, one column per channel, coloured
+    over the gate's whole range, or over the values' own min..max when `stretch`."""
     import plotly.graph_objects as go
 
     values = np.stack([gate_views(gate)[view][0][0] for gate in stage_gates])
-    low, high = gate_views(stage_gates[0])[view][1]
+    low, high = (float(values.min()), float(values.max())) if stretch else gate_views(stage_gates[0])[view][1]
     figure = go.Figure(go.Heatmap(
         z=values, y=[gate.block for gate in stage_gates], zmin=low, zmax=high, colorscale="RdBu_r",
         colorbar=dict(title="weight", thickness=12),
@@ -95,12 +96,16 @@ def show_gates(gates: list[BlockGates], attention: str) -> str:
     st.caption(GATE_HELP[attention] + " Red: a high weight, blue: a low one; hover for a channel's value.")
     views = list(gate_views(gates[0]))
     view = st.radio("Show", views, horizontal=True, key="att_view") if len(views) > 1 else views[0]
+    stretch = st.toggle("Stretch the colours to each stage's own weights", key="att_stretch",
+                        help="Off: colours span the gate's whole range, so blocks and variants compare. On: they "
+                        "span the lowest to the highest weight of the stage, to see small differences (the colour "
+                        "bar gives the values).")
     by_stage = {stage: [gate for gate in gates if gate.stage == stage] for stage in STAGES}
     for stage, stage_gates in by_stage.items():
         if stage_gates:
             st.markdown(f"**{stage}** · {stage_gates[0].channels} channels on "
                         f"{stage_gates[0].feature_size[0]}×{stage_gates[0].feature_size[1]} cells")
-            st.plotly_chart(stage_figure(stage_gates, view), key=f"att_strip_{stage}")
+            st.plotly_chart(stage_figure(stage_gates, view, stretch), key=f"att_strip_{stage}")
     if attention == "cbam":
         from shoekit.figures.walkthrough import spatial_map
 
@@ -132,7 +137,7 @@ def show_block(gates: list[BlockGates], view: str, path: str, head: str) -> None
     st.plotly_chart(figure, key="att_spread")
     st.caption(f"How much the gate of {block} changes from crop to crop: for each of its {len(spread)} channels, the "
                f"spread of its weight over {len(positions)} gallery crops (evenly spread over the gallery's "
-               f"{len(state.evaluation(path, head).gallery)}). Median {np.median(spread):.4f}, largest {spread.max():.4f}: "
+               f"{len(state.evaluation(path, head).gallery)}). Median {np.median(spread):.2g}, largest {spread.max():.2g}: "
                "near 0, the gate is the same for every crop; larger, it adapts to the crop.")
 
 

@@ -16,7 +16,9 @@ from workbench.widgets import PLAIN_FRAME, enlarged, marked, match_colour, requi
 
 SOURCES = ("A query from the dataset", "Upload a crop")
 MATCHES_SHOWN = 5
+QUIET_GATE = 0.1  # dual_pool gates all within this of 1: the attention barely acts
 TILE = 120
+ROW_UNITS = 6  # a step's picture row is this many square tiles wide
 HEAD_WORDS = {"max": "its strongest response", "avg": "its average response",
               "maxavg": "its strongest and its average response (two numbers)",
               "gem": "a mean leaning towards its strongest response", "fc": "the classifier's output",
@@ -132,6 +134,10 @@ def gates_step(gates, attention: str) -> HandoutStep:
                  f"response of the map. In the last block, {int((deepest > 1).sum())} of {len(deepest)} maps are "
                  f"amplified and {int((deepest < 1).sum())} damped for this crop, the weights running from "
                  f"{deepest.min():.2f} to {deepest.max():.2f}.")
+        largest_change = max(float(np.abs(gate.channel - 1).max()) for gate in gates)
+        if largest_change < QUIET_GATE:
+            scale += (f" In every block the weights stay within {largest_change:.2f} of 1 (nearly white strips): this "
+                      "model's attention barely changes its maps.")
     else:
         scale = (f"Each map gets a weight between {low:g} (blue, silenced) and {high:g} (red, kept as it is). In the "
                  f"last block the weights of this crop run from {deepest.min():.2f} to {deepest.max():.2f}.")
@@ -213,7 +219,9 @@ def show_step(number: int, step: HandoutStep) -> None:
     with st.container(border=True):
         st.subheader(f"{number}. {step.title}")
         if step.pictures:
-            cells = st.columns(max(len(step.pictures), 4))
+            # wide pictures (strips, bars) get wider columns; an empty column keeps a short row's tiles small
+            widths = [min(max(picture.shape[1] / picture.shape[0], 1.0), 3.0) for picture, _ in step.pictures]
+            cells = st.columns(widths + ([ROW_UNITS - sum(widths)] if sum(widths) < ROW_UNITS else []))
             for cell, (picture, caption) in zip(cells, step.pictures):
                 cell.image(picture, caption=caption, width="stretch")
         st.markdown(step.text)
