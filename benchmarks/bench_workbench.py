@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from shoekit.commands.workbench import RUNS_ENV
+
 APP = Path(__file__).resolve().parent.parent / "workbench" / "app.py"
 RESULTS = Path(__file__).resolve().parent / "results" / "workbench_speed.json"
 TARGET_S = 2.0
@@ -54,7 +56,7 @@ def frame_png(seed: int = 0) -> bytes:
 def measure(runs: Path) -> list[dict]:
     from streamlit.testing.v1 import AppTest
 
-    os.environ["SHOEKIT_RUNS"] = str(runs)
+    os.environ[RUNS_ENV] = str(runs)
     app = AppTest.from_file(str(APP), default_timeout=900)
     app.session_state["match_explained"] = HEATMAP_PAIRS
     rows = []
