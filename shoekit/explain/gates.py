@@ -112,6 +112,10 @@ GATE_READERS: dict[type[nn.Module], Callable[[nn.Module, torch.Tensor], dict]] =
 ATTENTION_NAMES: dict[type[nn.Module], str] = {module: name for name, module in ATTENTIONS.items()}
 
 
+def to_numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().float().cpu().numpy()
+
+
 def numpy_gates(block: str, module: nn.Module, x: torch.Tensor) -> BlockGates:
     """`module`'s gates on the features `x` `(N, C, H, W)` it receives, as float32 arrays."""
     reader = GATE_READERS.get(type(module))
@@ -119,7 +123,6 @@ def numpy_gates(block: str, module: nn.Module, x: torch.Tensor) -> BlockGates:
         raise ValueError(f"{block}: no gate reader for attention module {type(module).__name__}; "
                          f"known: {', '.join(cls.__name__ for cls in GATE_READERS)}")
     read = reader(module, x.float())
-    to_numpy = lambda tensor: tensor.detach().float().cpu().numpy()  # noqa: E731
     return BlockGates(block=block, attention=ATTENTION_NAMES[type(module)], channel=to_numpy(read["channel"]),
                       branches={name: to_numpy(value) for name, value in read.get("branches", {}).items()},
                       spatial=None if read.get("spatial") is None else to_numpy(read["spatial"]),

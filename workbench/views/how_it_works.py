@@ -159,8 +159,8 @@ def feature_step(feature: np.ndarray, head: str) -> HandoutStep:
 
 def ranking_step(path: str, head: str, crop: Crop, feature: np.ndarray):
     """The similarity step and the positions and distances of the gallery in rank order."""
-    from shoekit.search import search_gallery
     from shoekit.figures.walkthrough import similarity_bars
+    from shoekit.search import search_gallery
 
     results = state.evaluation(path, head)
     saved = state.gallery_features(path, head)
