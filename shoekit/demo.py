@@ -2,7 +2,8 @@
 `paper_fast` recipe: the paper's model, fresh renders of the procedural types every epoch).
 
 Every step is skipped when its output already exists and resumed when it was interrupted, so
-`shoekit demo` is cheap to call again (the workbench's launcher calls it). Layout:
+`shoekit demo` is cheap to call again (the workbench's launcher calls it). The library is imported
+inside the steps, so the CLI parser (which reads DemoSettings' defaults) loads without torch. Layout:
     OUT/data/                 the procedural dataset folder (manifest.csv, images/, stats.json)
     OUT/runs/dual_pool/       the run folder (config, checkpoint, metrics, eval/)
 """
@@ -14,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoekit.config import TrainConfig
-from shoekit.models.heads import model_heads
-from shoekit.runs import CHECKPOINT_FILE, load_checkpoint, missing_eval_files, read_config, read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +55,7 @@ def ensure_dataset(settings: DemoSettings, progress: bool) -> None:
 
 
 def ensure_trained(settings: DemoSettings, progress: bool) -> None:
+    from shoekit.runs import CHECKPOINT_FILE, load_checkpoint, read_config
     from shoekit.train import train
 
     sizes = {} if settings.input_size is None else {"image_size": settings.input_size,
@@ -73,6 +73,8 @@ def ensure_trained(settings: DemoSettings, progress: bool) -> None:
 
 def ensure_evaluated(settings: DemoSettings, progress: bool) -> dict[str, dict]:
     from shoekit.evaluate import evaluate_run
+    from shoekit.models.heads import model_heads
+    from shoekit.runs import missing_eval_files, read_metrics
 
     evaluated = read_metrics(settings.run).get("eval", {})
     heads = model_heads("none")  # the demo model has no BNNeck
