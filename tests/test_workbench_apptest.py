@@ -357,3 +357,34 @@ def test_switching_a_stage_off_changes_the_ranking_live(monkeypatch, strong_gate
     metrics = next(frame.value for frame in app.dataframe if "first correct at rank" in frame.value)
     assert metrics["attention"].tolist() == ["on", "off in layer2"]
     assert ((metrics["AP (%)"] >= 0) & (metrics["AP (%)"] <= 100)).all()
+
+
+def test_attention_explorer_puts_the_variants_side_by_side(monkeypatch, runs_root, trained_run):
+    """A second run, an SE model (untrained weights are enough for its gates), joins the tiny dual_pool run."""
+    import json as json_module
+
+    import torch
+
+    from shoekit.models import build_model
+    from shoekit.runs import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+    from tests.conftest import copy_run
+
+    se_run = copy_run(trained_run, runs_root / "tiny_se")
+    config = json_module.loads((se_run / "config.json").read_text())
+    (se_run / "config.json").write_text(json_module.dumps({**config, "attention": "se"}))
+    checkpoint = load_checkpoint(se_run / CHECKPOINT_FILE)
+    torch.manual_seed(0)
+    checkpoint["model"] = build_model("se", num_classes=len(checkpoint["class_names"])).state_dict()
+    (se_run / CHECKPOINT_FILE).unlink()  # a hard link to the session's checkpoint
+    save_checkpoint(se_run / CHECKPOINT_FILE, checkpoint)
+    app = visit(open_app(monkeypatch, runs_root), "attention")
+    app.selectbox(key="run").set_value("tiny_dual")
+    checked(app.run())
+    variants = next(frame.value for frame in app.dataframe if "variant" in frame.value)
+    assert variants["variant"].tolist() == ["se", "dual_pool"]
+    assert variants["run"].tolist() == ["tiny_se", "tiny_dual"]
+    assert (variants["min"] > 0).all() and (variants.loc[variants["variant"] == "se", "max"] < 1).all()
+    assert any(caption.startswith("se (tiny_se) · layer4.2 · 2048 weights in (0, 1)") for caption in captions(app))
+    app.selectbox(key="att_variant_stage").set_value("layer2")
+    checked(app.run())
+    assert set(next(frame.value for frame in app.dataframe if "variant" in frame.value)["block"]) == {"layer2.3"}
