@@ -41,36 +41,42 @@ SCORE_BINS = 100
 WRITTEN_BY = "shoekit reproduce (or shoekit ablate) with this folder as --out"
 
 
-def run_tables(run_dir: Path, head: str) -> dict[str, pd.DataFrame]:
-    """The four per-run tables of one evaluated head of `run_dir`, without the `run` column.
+def run_tables(run_dir: Path, name: str) -> dict[str, pd.DataFrame]:
+    """The four per-run tables of one evaluation `name` of `run_dir` (a head, or a head with
+    post-processing such as `bnneck+qe3`), without the `run` column.
 
-    Reads RUN/eval/HEAD (cmc.csv, metrics.json, rankings.npz, features.npz) and the dataset the
-    run was evaluated on (for the identities of the pairs).
+    Reads RUN/eval/NAME (cmc.csv, metrics.json, rankings.npz, features.npz) and the manifest of the
+    dataset it was evaluated on, for the identities of the pairs. Pair scores are the cosine
+    similarities of the saved features (post-processing changes the ranking, not the features).
     """
-    from shoekit.explain.evaluation import load_evaluation
-    from shoekit.figures.cmc import read_cmc
+    from shoekit.data import read_manifest
     from shoekit.figures.scores import pair_scores, tpr_at_fpr
+    from shoekit.runs import read_config, read_eval_cmc, read_eval_metrics, read_features, read_rankings
 
-    curve = read_cmc(run_dir, head)
-    ranks = min(CURVE_RANKS, len(curve.cmc))
-    curves = pd.DataFrame({"head": head, "rank": np.arange(1, ranks + 1), "cmc": curve.cmc[:ranks],
-                           "rank1": curve.rank1, "mAP": curve.mAP})
-    evaluation = load_evaluation(run_dir, head)
-    query_ap = pd.DataFrame({"head": head, "query": np.arange(len(evaluation.ap)), "ap": evaluation.ap})
-    query_features, gallery_features = evaluation.features()
-    matching, non_matching = pair_scores(query_features, gallery_features, evaluation.queries.identities,
-                                         evaluation.gallery.identities)
+    metrics = read_eval_metrics(run_dir, name)
+    cmc = read_eval_cmc(run_dir, name)
+    ranks = min(CURVE_RANKS, len(cmc))
+    curves = pd.DataFrame({"head": name, "rank": np.arange(1, ranks + 1), "cmc": cmc[:ranks],
+                           "rank1": float(metrics["rank1"]), "mAP": float(metrics["mAP"])})
+    ap = read_rankings(run_dir, name).ap
+    query_ap = pd.DataFrame({"head": name, "query": np.arange(len(ap)), "ap": ap})
+    features = read_features(run_dir, name)
+    identities = read_manifest(metrics.get("data") or read_config(run_dir).data)["identity"]
+    matching, non_matching = pair_scores(features.query, features.gallery,
+                                         identities.loc[features.query_rows].to_numpy(),
+                                         identities.loc[features.gallery_rows].to_numpy())
     edges = np.linspace(-1.0, 1.0, SCORE_BINS + 1)
-    scores = pd.DataFrame({"head": head, "left": edges[:-1], "right": edges[1:],
+    scores = pd.DataFrame({"head": name, "left": edges[:-1], "right": edges[1:],
                            "matching": np.histogram(np.clip(matching, -1, 1), edges)[0],
                            "non_matching": np.histogram(np.clip(non_matching, -1, 1), edges)[0]})
-    thresholds = tpr_at_fpr(matching, non_matching).assign(head=head)
+    thresholds = tpr_at_fpr(matching, non_matching).assign(head=name)
     return {CURVES_FILE: curves, QUERY_AP_FILE: query_ap, SCORES_FILE: scores, THRESHOLDS_FILE: thresholds}
 
 
 def write_run_files(out: str | Path, runs: Mapping[str, Path], heads: Mapping[str, Iterable[str]]) -> None:
     """Write curves.csv, query_ap.csv, scores.csv and thresholds.csv of `runs` ({name: run folder})
-    into `out`, for the heads `heads[name]` of each; rows of other runs already there are kept."""
+    into `out`, for the evaluations `heads[name]` of each (their `head` column: the evaluation's
+    name, e.g. `max` or `bnneck+qe3`); rows of other runs already there are kept."""
     out = Path(out)
     new: dict[str, list[pd.DataFrame]] = {name: [] for name in (CURVES_FILE, QUERY_AP_FILE, SCORES_FILE,
                                                                   THRESHOLDS_FILE)}

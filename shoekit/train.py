@@ -93,10 +93,24 @@ class Optimizers:
                 "center_optimizer": self.center_optimizer and self.center_optimizer.state_dict()}
 
     def load_state(self, checkpoint: dict) -> None:
-        """Restore the state `state()` saved into `checkpoint`."""
+        """Restore the state `state()` saved into `checkpoint`. Per-parameter state saved in
+        another shape of the same size (the attention MLP's moments, kept as 1×1-conv weights by
+        checkpoints before it became Linear layers) takes its parameter's shape."""
         self.model_optimizer.load_state_dict(checkpoint["optimizer"])
+        match_parameter_shapes(self.model_optimizer)
         if self.center_optimizer is not None:
             self.center_optimizer.load_state_dict(checkpoint["center_optimizer"])
+
+
+def match_parameter_shapes(optimizer: torch.optim.Optimizer) -> None:
+    """Reshape in place every state tensor of `optimizer` that has its parameter's size but not its
+    shape (non-fused optimizers need them alike); scalars such as Adam's `step` are left alone."""
+    for group in optimizer.param_groups:
+        for parameter in group["params"]:
+            for key, value in optimizer.state.get(parameter, {}).items():
+                if (torch.is_tensor(value) and value.shape != parameter.shape
+                        and value.numel() == parameter.numel() and value.dim() > 0):
+                    optimizer.state[parameter][key] = value.view_as(parameter)
 
 
 def check_sampler(context: DistContext, config: TrainConfig) -> None:

@@ -5,10 +5,12 @@ import pandas as pd
 import pytest
 
 from shoekit.errors import DataError
+from shoekit.evaluate import evaluate_run
 from shoekit.figures import read_cmc, read_pair_scores, score_histogram_figure, tpr_at_fpr
 from shoekit.results_folder import (CURVES_FILE, SCORE_BINS, read_curves, read_query_ap, read_scores, read_table,
                                     write_run_files)
 from shoekit.runs import read_rankings
+from tests.conftest import copy_run
 
 
 def test_the_per_run_files_hold_what_the_figures_need(trained_run, tmp_path):
@@ -42,3 +44,12 @@ def test_missing_files_and_rows_name_what_writes_them(trained_run, tmp_path):
     with pytest.raises(DataError, match="no rows of run tiny head fc"):
         read_curves(tmp_path, {"ours": "tiny"}, "fc")
     assert isinstance(read_table(tmp_path, "query_ap.csv"), pd.DataFrame)
+
+
+def test_a_post_processed_evaluation_has_its_own_rows(trained_run, tmp_path):
+    run = copy_run(trained_run, tmp_path / "run")
+    evaluate_run(run, heads=("max",), query_expansion=2, batch_size=16, progress=False)
+    write_run_files(tmp_path, {"tiny": run}, {"tiny": ["max", "max+qe2"]})
+    expanded = read_curves(tmp_path, {"qe": "tiny"}, "max+qe2")["qe"]
+    assert expanded.mAP == pytest.approx(read_cmc(run, "max+qe2").mAP)
+    assert len(read_query_ap(tmp_path, "tiny", "max+qe2")) == len(read_query_ap(tmp_path, "tiny", "max"))

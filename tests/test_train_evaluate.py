@@ -183,3 +183,25 @@ def test_compiled_extraction_matches_eager(trained_run):
     fused = extract_features(run.model, crops, ("max", "fc"), bf16=False, progress=False, compile=True)
     for head in ("max", "fc"):
         np.testing.assert_allclose(fused[head], eager[head], rtol=1e-3, atol=1e-4)
+
+
+def test_optimizer_state_of_conv_shaped_moments_takes_the_linear_parameters_shape():
+    """A checkpoint from before the attention MLP became Linear layers keeps Adam's moments of
+    its weights as (out, in, 1, 1); after loading they take the (out, in) shape, so a non-fused
+    Adam steps with them."""
+    from shoekit.train import match_parameter_shapes
+
+    layer = torch.nn.Linear(4, 3)
+    first = torch.optim.Adam(layer.parameters(), lr=1e-3, foreach=True)
+    layer(torch.ones(2, 4)).sum().backward()
+    first.step()
+    saved = first.state_dict()
+    saved["state"][0] = {key: value.reshape(3, 4, 1, 1) if value.dim() == 2 else value
+                         for key, value in saved["state"][0].items()}
+    second = torch.optim.Adam(layer.parameters(), lr=1e-3, foreach=True)
+    second.load_state_dict(saved)
+    match_parameter_shapes(second)
+    assert second.state[layer.weight]["exp_avg"].shape == layer.weight.shape
+    assert second.state[layer.weight]["step"].dim() == 0
+    layer(torch.ones(2, 4)).sum().backward()
+    second.step()  # raises on mismatched moment shapes with the foreach implementation
