@@ -2,7 +2,8 @@
 
 Needs Debian's Chromium at /usr/bin/chromium and the `playwright` Python package (no
 `playwright install`: the test drives the system browser). Without them the test FAILS and says
-how to install them. Screenshots go to the test's tmp folder and to benchmarks/out/screenshots/.
+how to install them. Screenshots go to the test's tmp folder and to benchmarks/out/screenshots/;
+the How-it-works handout and the Compare page's comparison sheet are downloaded and read as PDFs.
 `SHOEKIT_BROWSER_RUNS=demo/runs pytest tests/test_workbench_browser.py` visits the pages with another
 runs folder (the demo's, for the README's screenshots) instead of the tiny test run.
 """
@@ -159,6 +160,11 @@ def test_every_page_in_chromium(served_app, tmp_path):
                 if path == "how-it-works":  # every step drawn, the heatmaps' trust measured on the masks
                     assert page.locator('[data-testid="stImage"]').count() >= 20
                     assert page.get_by_text("the heat a uniform map would").count() == 1
+                    pages, text = downloaded_pdf(page, "Download this walk-through as a PDF handout", tmp_path)
+                    assert pages == 8 and "1. The CCTV crop" in text and "7. Why they match" in text
+                if path == "compare":
+                    pages, text = downloaded_pdf(page, "Comparison sheet (PDF)", tmp_path)
+                    assert pages == 1 and "paper †" in text and "Run settings" in text
                 if path == "attention":  # one gate chart per stage
                     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=PAGE_TIMEOUT_MS)
                     assert page.locator('[data-testid="stPlotlyChart"]').count() >= 4
@@ -168,6 +174,18 @@ def test_every_page_in_chromium(served_app, tmp_path):
             investigate(page, tmp_path)
         finally:
             browser.close()
+
+
+def downloaded_pdf(page, button: str, tmp_path: Path) -> tuple[int, str]:
+    """Click a download button, keep the file it serves; (its PDF pages, their text)."""
+    from pypdf import PdfReader
+
+    with page.expect_download(timeout=PAGE_TIMEOUT_MS) as download:
+        page.get_by_role("button", name=button).click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    reader = PdfReader(path)
+    return len(reader.pages), "\n".join(sheet.extract_text() for sheet in reader.pages)
 
 
 def simulation(page, tmp_path: Path) -> None:
