@@ -5,6 +5,9 @@
     panels.py   original | Grad-CAM overlay | Guided Grad-CAM panels (the paper's Fig. 9)
     scores.py   matching / non-matching score distributions and TPR at fixed FPR
     sheet.py    numpy image-sheet drawing (tiles, borders, captions) for PNG files
+    export.py   figures as PNG/SVG bytes, the metrics table figure, the one-page PDF comparison sheet
+    walkthrough.py  the walk-through's pictures: feature-map grids, gate strips, feature and similarity bars
+    handout.py  a walk-through as a PDF handout (cover + one page per step)
 
 Names are imported on first use, so drawing a PNG sheet does not import plotly.
 """
@@ -22,6 +25,9 @@ LAZY_NAMES: dict[str, str] = {
     **dict.fromkeys(("pair_scores", "tpr_at_fpr", "read_pair_scores", "score_histogram", "score_figure",
                      "score_histogram_figure"), "scores"),
     **dict.fromkeys(("save_png",), "sheet"),
+    **dict.fromkeys(("figure_bytes", "metrics_table_figure", "comparison_sheet", "run_settings"), "export"),
+    **dict.fromkeys(("feature_grid", "gate_strip", "spatial_map", "feature_bars", "similarity_bars"), "walkthrough"),
+    **dict.fromkeys(("HandoutStep", "handout_pdf"), "handout"),
 }
 
 __all__ = list(LAZY_NAMES)
