@@ -139,3 +139,23 @@ def read_scores(out: str | Path, run: str, head: str) -> tuple[pd.DataFrame, pd.
     thresholds = run_rows(out, THRESHOLDS_FILE, run, head)[["target_fpr", "threshold", "tpr", "fpr",
                                                              "non_matching_pairs"]]
     return histogram.reset_index(drop=True), thresholds.reset_index(drop=True)
+
+
+TABLE_FILES = ("table1.csv", "table2.csv", "table3.csv")
+
+
+def find_results_folders(root: str | Path) -> dict[str, Path]:
+    """{label: folder} of the results folders under `root` (any depth) that hold a table of
+    TABLE_FILES, sorted; the label is the folder's path as given (e.g. `results/cpu`)."""
+    root = Path(root)
+    folders = sorted({path.parent for name in TABLE_FILES for path in root.glob(f"**/{name}")
+                      if "runs" not in path.relative_to(root).parts})
+    return {folder.as_posix(): folder for folder in folders}
+
+
+def table1_curves(out: str | Path, seed: int = 0):
+    """{attention: CMCCurve} of the finished Table 1 rows of `out` (FC features, ε = 0, `seed`)."""
+    from shoekit.reproduce import run_name
+
+    table = read_table(out, "table1.csv").dropna(subset=["mAP"])
+    return read_curves(out, {attention: run_name(attention, 0.0, seed) for attention in table["attention"]}, "fc")

@@ -174,6 +174,24 @@ def test_compare_page_shows_an_ablation_table(monkeypatch, runs_root):
     assert app.dataframe[-1].value["gain_high"].iloc[1] == 5.1
 
 
+def test_compare_page_shows_committed_tables_with_their_curves(monkeypatch, runs_root, tmp_path):
+    from shoekit.results_folder import write_run_files
+
+    folder = tmp_path / "results" / "cpu"
+    folder.mkdir(parents=True)
+    pd.DataFrame([{"attention": "dual_pool", "seeds": 1, "rank1": 50.0, "mAP": 40.0, "paper_rank1": 65.37,
+                   "paper_mAP": 47.99},
+                  {"attention": "se", "seeds": 0, "rank1": None, "mAP": None, "paper_rank1": 59.14,
+                   "paper_mAP": 43.79}]).to_csv(folder / "table1.csv", index=False)
+    write_run_files(folder, {"dual_pool-eps0-seed0": runs_root / "tiny_dual"}, {"dual_pool-eps0-seed0": ["fc"]})
+    app = open_app(monkeypatch, runs_root)
+    monkeypatch.setenv("SHOEKIT_RESULTS", str(tmp_path / "results"))
+    visit(app, "compare")
+    assert any("reproduced" in header.value for header in app.subheader)
+    assert any(frame.value["attention"].tolist() == ["dual_pool", "se"] for frame in app.dataframe)
+    assert len(app.get("plotly_chart")) == 2  # the runs' CMC and the committed Table 1's
+
+
 def test_ranked_gallery_orders_and_filters(monkeypatch, runs_root):
     app = visit(open_app(monkeypatch, runs_root), "gallery")
     headers = [markdown.value for markdown in app.markdown if markdown.value.startswith("**Query")]

@@ -63,6 +63,7 @@ def main() -> None:
         st.dataframe(paper_table(), hide_index=True)
     show_validation_curves(runs)
     show_explanation_measures(runs)
+    show_committed_results()
     show_ablation()
 
 
@@ -110,6 +111,39 @@ def show_explanation_measures(runs) -> None:
         column: st.column_config.NumberColumn(column, format="%.2f") for column in table.columns
         if column not in ("run", "method", "layer", "model")})
     st.caption(MEASURES_HELP)
+
+
+TABLE_TITLES = {"table1.csv": "Table 1: attention variants (FC features)",
+                "table2.csv": "Table 2: feature heads of the dual_pool model",
+                "table3.csv": "Table 3: label smoothing (dual_pool, layer4+max)"}
+
+
+def show_committed_results() -> None:
+    """The paper's tables as reproduced in a committed results folder (shoekit reproduce), with
+    Fig. 8's CMC curves where the folder carries them."""
+    from shoekit.figures.cmc import cmc_figure_interactive
+    from shoekit.results_folder import TABLE_FILES, find_results_folders, read_table, table1_curves
+
+    folders = find_results_folders(state.results_root())
+    if not folders:
+        return
+    st.subheader("The paper's tables, reproduced (committed results)")
+    label = st.selectbox("Results folder", list(folders), key="compare_results") if len(folders) > 1 \
+        else next(iter(folders))
+    folder = folders[label]
+    for name in TABLE_FILES:
+        if (folder / name).is_file():
+            st.markdown(f"**{TABLE_TITLES[name]}** (%; `paper_*`: the paper's numbers on its own data †)")
+            st.dataframe(read_table(folder, name), hide_index=True)
+    try:
+        curves = table1_curves(folder)
+    except ShoekitError as missing:
+        st.caption(f"No CMC curves in this folder: {missing}")
+    else:
+        figure = cmc_figure_interactive(curves, title="Fig. 8: CMC of the attention variants (FC features)")
+        figure.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10))
+        st.plotly_chart(figure, key="compare_results_cmc")
+    st.caption(f"Source: {folder} (its README says how it was made). {PAPER_NOTE}")
 
 
 ABLATION_HELP = ("Each row adds one training or evaluation trick to the row named in 'base', starting from "
