@@ -4,7 +4,9 @@
     Table 2  the dual_pool run's heads fc / avg / maxavg / max (no retraining)
     Table 3  dual_pool, layer4+max, label smoothing eps in {0, 0.12, 0.13, 0.14, 0.15}
     Fig. 9   as numbers: the Grad-CAM of each Table 1 run measured against the shoe masks
-             (`shoekit explain --measure`, layer4.2, max features), where the dataset has masks
+             (`shoekit explain --measure`, max features, the layer `explain.options.default_layer`
+             picks for the run's input size: layer4.2 from 96 px, layer3.5 at 64 px), where the
+             dataset has masks
 
 Runs live in OUT/runs/NAME; a run whose checkpoint and evaluation are complete is skipped and a
 partly trained one resumes, so the grid continues after a kill. Writes OUT/table1.csv,
@@ -282,8 +284,9 @@ def summary_markdown(tables: dict[str, pd.DataFrame], scale: str, seeds: tuple[i
                   "It shows how much a difference depends on the queries drawn, not on the training seed.",
                   "", markdown_table(diffs), ""]
     if fig9 is not None and len(fig9):
-        parts += ["## Fig. 9 as numbers: Grad-CAM (layer4.2) against the shoe masks", "",
-                  f"Seed {seeds[0]}, {FIG9_HEAD} features, each test query and its top 5 matches both ways "
+        parts += ["## Fig. 9 as numbers: Grad-CAM against the shoe masks", "",
+                  f"Seed {seeds[0]}, {FIG9_HEAD} features, Grad-CAM on `layer` (the deepest with at least 3 × 3 "
+                  "cells at the run's input size), each test query and its top 5 matches both ways "
                   "(shoekit explain --measure). energy_ratio: the heatmap's share on the shoe over the shoe's "
                   "share of the crop (1 = a uniform map; interval: 95% bootstrap over crops); pointing: hottest "
                   "pixel on the shoe; deletion (lower) / insertion (higher): faithfulness to the similarity; "
@@ -350,12 +353,14 @@ FIG9_METRICS = ("energy_ratio", "pointing", "ggc_energy_ratio", "deletion_auc", 
 
 def fig9_table(runs_dir: Path, seed: int, measure: bool, progress: bool = True) -> pd.DataFrame | None:
     """Fig. 9 as numbers: per attention variant of Table 1 (seed `seed`), the means of FIG9_METRICS
-    for its Grad-CAM on layer4.2 (`energy_ratio` with its 95% interval) and the untrained network's
+    for its Grad-CAM on the run's default layer (`layer`: layer4.2 from 96 px inputs, layer3.5 at
+    64 px; `energy_ratio` with its 95% interval) and the untrained network's
     energy ratio beside it (empty where a metric is undefined: all its maps constant). Runs not yet
     measured are measured when `measure`; None when the dataset has no shoe masks (logged), or no
     run is finished."""
     from shoekit.errors import ShoekitError
     from shoekit.explain.measurement import MeasureOptions, measure_run, read_measures
+    from shoekit.explain.options import default_layer
 
     rows = []
     for attention in ATTENTIONS:
@@ -371,10 +376,12 @@ def fig9_table(runs_dir: Path, seed: int, measure: bool, progress: bool = True) 
                 return None
         if table is None:
             continue
-        chosen = table[(table["method"] == "gradcam") & (table["layer"] == "layer4.2")]
+        config = read_config(run_dir)
+        layer = default_layer(config.image_size, config.last_stride)
+        chosen = table[(table["method"] == "gradcam") & (table["layer"] == layer)]
         trained = chosen[chosen["model"] == "trained"].set_index("metric")
         untrained = chosen[chosen["model"] == "untrained"].set_index("metric")
-        rows.append({"attention": attention, **{metric: trained["mean"].get(metric) for metric in FIG9_METRICS},
+        rows.append({"attention": attention, "layer": layer, **{metric: trained["mean"].get(metric) for metric in FIG9_METRICS},
                      "energy_ratio_low": trained["low"].get("energy_ratio"),
                      "energy_ratio_high": trained["high"].get("energy_ratio"),
                      "untrained_energy_ratio": untrained["mean"].get("energy_ratio"),
