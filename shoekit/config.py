@@ -16,8 +16,8 @@ from shoekit.errors import CheckpointError
 #   triplet loss with a P×K sampler, random erasing, last stride 1 (meant for ImageNet-initialised
 #   networks trained for long).
 # "strong": paper + what measurably helped in `shoekit ablate` on the scanned-shoe benchmark at
-#   `cpu` scale (results/cpu/ablation.csv): BNNeck. Each other trick lowered mAP there, alone or
-#   together, when training from scratch for 8 epochs.
+#   `cpu` scale (results/cpu-fixed-crops/ablation.csv): BNNeck. Each other trick lowered mAP
+#   there, alone or together, when training from scratch for 8 epochs.
 PAPER_RECIPE = {"attention": "dual_pool", "label_smoothing": 0.14}
 # How to learn fast from scratch, each lever chosen on the validation identities
 # (benchmarks/bench_levers.py, results in benchmarks/results/levers.csv): fresh renders wherever the

@@ -19,7 +19,7 @@ from shoekit.catalog import RunCatalog, RunSummary, discover_runs
 from shoekit.commands.workbench import RUNS_ENV
 DEFAULT_RUNS = "demo/runs"
 RESULTS_ENV = "SHOEKIT_RESULTS"
-DEFAULT_RESULTS = "results"  # committed benchmark results (results/cpu/ablation.csv, ...)
+DEFAULT_RESULTS = "results"  # committed results folders (results/cpu/table1.csv, ...)
 CATALOG_TTL_S = 30
 DEMO_HINT = ("Make a first run with **`shoekit demo`** (a few minutes on 2 CPU cores: it draws "
              "procedural shoes, simulates CCTV crops, trains and evaluates a model into `demo/runs`), "
