@@ -101,14 +101,13 @@ def validation_curves(runs: Sequence[RunSummary]) -> pd.DataFrame:
     """The validation learning curves of `runs` trained with --val-identities: one row per run and
     epoch with `run`, `epoch`, `minutes` (training minutes so far; the epoch when not logged),
     `val_rank1` and `val_mAP` in %. Runs without validation columns are left out (empty table)."""
-    from shoekit.runs import LOG_FILE
+    from shoekit.runs import LOG_FILE, read_train_log
 
     curves = []
     for run in runs:
-        path = run.path / LOG_FILE
-        if not path.is_file():
+        if not (run.path / LOG_FILE).is_file():
             continue
-        log = pd.read_csv(path)
+        log = read_train_log(run.path)
         if not set(VALIDATION_COLUMNS) <= set(log.columns):
             continue
         minutes = log["train_minutes"] if "train_minutes" in log else log["epoch"].astype(float)

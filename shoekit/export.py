@@ -24,13 +24,12 @@ from shoekit.index.source import model_fingerprint
 from shoekit.models import FeatureExtractor, feature_dim
 from shoekit.models.heads import check_head
 from shoekit.outputs import check_output_file
-from shoekit.runs import atomic_write, load_run
+from shoekit.runs import EXPORT_DIR, atomic_write, load_run
 
 log = logging.getLogger(__name__)
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "features"
-EXPORT_DIR = "export"
 OPSET = 18
 METADATA_FORMAT = "shoekit-features-1"
 PARITY_MIN_COSINE = 0.999

@@ -17,6 +17,9 @@
                           found fewer than K), top_distances (Q, K), ap (Q,) (NaN: no positive)
         features.npz      `SavedFeatures`: query (Q, D), gallery (G, D) L2-normalised float32
                           (the queries as ranked), with their manifest rows
+    RUN/explain/          `shoekit explain --measure`: measures.csv, measures.md, measures_crops.csv
+                          (their columns: `shoekit.explain.measurement`)
+    RUN/export/HEAD.onnx  `shoekit export`'s feature extractor (its metadata: `shoekit.export`)
 
 Every file is written atomically (temp file + rename: a kill never leaves half a file).
 `FORMAT_VERSION` is the folder's format, recorded in every checkpoint and snapshot; a checkpoint
@@ -58,6 +61,8 @@ CMC_FILE = "cmc.csv"                 # in RUN/eval/NAME/, as are the three below
 RANKINGS_FILE = "rankings.npz"
 FEATURES_FILE = "features.npz"
 EVAL_FILES: tuple[str, ...] = (METRICS_FILE, CMC_FILE, RANKINGS_FILE, FEATURES_FILE)
+MEASURE_DIR = "explain"              # RUN/explain/: the explanation measures
+EXPORT_DIR = "export"                # RUN/export/: ONNX exports
 HEAD_METRICS: tuple[str, ...] = ("rank1", "rank5", "rank10", "mAP")  # every evaluation's metrics.json has them
 
 

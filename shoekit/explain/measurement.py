@@ -45,10 +45,8 @@ from shoekit.explain.options import CAM_METHOD_CLASSES, default_layer
 from shoekit.explain.targets import SimilarityTarget
 from shoekit.models import build_model
 from shoekit.precision import autocast, bf16_supported
-from shoekit.runs import load_run, write_text
+from shoekit.runs import MEASURE_DIR, load_run, write_text
 
-
-MEASURE_DIR = "explain"
 MODELS = ("trained", "untrained", "random")
 METRICS = ("energy_share", "energy_ratio", "pointing", "ggc_energy_share", "ggc_energy_ratio",
            "deletion_auc", "insertion_auc", "cam_mult", "road_morf", "sanity_spearman")

@@ -97,12 +97,15 @@ def read_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
 def run_attention(path: Path) -> str | None:
     """The attention module of the shoekit run whose checkpoint is `path` (from the config.json
     beside it), or None when `path` is not a shoekit run's checkpoint."""
-    import json
+    from shoekit.errors import CheckpointError
+    from shoekit.runs import CONFIG_FILE, read_config  # the run folder's format (imported late: runs imports models)
 
-    config = Path(path).parent / "config.json"
+    run_dir = Path(path).parent
+    if not (run_dir / CONFIG_FILE).is_file():
+        return None
     try:
-        return json.loads(config.read_text())["attention"] if config.is_file() else None
-    except (OSError, ValueError, KeyError, TypeError):
+        return read_config(run_dir).attention
+    except (CheckpointError, OSError, ValueError, KeyError, TypeError):
         return None
 
 

@@ -12,9 +12,9 @@ from shoekit.errors import ShoekitError
 from shoekit.explain.gates import NEUTRAL_GATE, BlockGates, channel_spread, extreme_channels
 from shoekit.explain.layers import STAGES
 from workbench import state
-from workbench.widgets import BLUE, match_colour, require_run, show_error, tile_row, uploaded_image
+from workbench.crop_picker import choose_crop
+from workbench.widgets import BLUE, match_colour, require_run, show_error, tile_row
 
-SOURCES = ("A query from the dataset", "Upload a crop")
 VARIANTS = ("none", "se", "cbam", "eca", "dual_pool")
 ALL_STAGES = "all stages"
 ATTENTION_ON = "none (attention on)"
@@ -36,29 +36,6 @@ def gate_views(gates: BlockGates) -> dict[str, tuple[np.ndarray, tuple[float, fl
     views = {"applied gate": (gates.channel, gates.value_range)}
     views.update({f"{name} branch": (values, (0.0, 1.0)) for name, values in gates.branches.items()})
     return views
-
-
-def choose_crop(run, head: str):
-    """(model input `(3, S, S)` float32, identity or None, display image, raw image, toe, heel)
-    or None while nothing is uploaded."""
-    source = st.radio("Crop", SOURCES, horizontal=True, key="att_source")
-    path = str(run.path)
-    results = state.evaluation(path, head)
-    if source == SOURCES[0]:
-        table = state.query_table(path, head)
-        labels = {int(r.position): f"query {r.position} · shoe type {r.identity} · {r.path}" for r in table.itertuples()}
-        position = st.selectbox("Query crop", list(labels), format_func=labels.get, key="att_query")
-        keypoints = results.queries.keypoints[position]
-        known = results.config.align and not np.isnan(keypoints).any()
-        return (results.queries[position][0].numpy(), results.queries.identities[position],
-                state.query_image(path, head, position), state.image_rgb(str(results.queries.image_path(position))),
-                tuple(keypoints[:2]) if known else None, tuple(keypoints[2:]) if known else None)
-    uploaded = uploaded_image("Upload a shoe crop", key="att_upload",
-                              help="A crop of one shoe, PNG or JPEG, at any size (it is resized)")
-    if uploaded is None:
-        return None
-    image, _ = uploaded
-    return state.model_input(path, image), None, image, image, None, None
 
 
 def stage_figure(stage_gates: list[BlockGates], view: str, stretch: bool):
@@ -225,11 +202,11 @@ def main() -> None:
         return
     head = state.current_head(run)
     path = str(run.path)
-    chosen = choose_crop(run, head)
-    if chosen is None:
+    crop = choose_crop(run, head, "att", "Crop")
+    if crop is None:
         st.info("Upload a crop of one shoe to see its attention gates.", icon=":material/upload:")
         return
-    query, identity, display, raw, toe, heel = chosen
+    query, identity, display = crop.query, crop.identity, crop.model_view()
     tile_row([display], ["the crop, as the model reads it" + (f" · shoe type {identity}" if identity else "")],
              [BLUE], size=100)
     gates = state.network_view(path, query)[1]
@@ -239,7 +216,7 @@ def main() -> None:
     else:
         view = show_gates(gates, run.config.attention)
         show_block(gates, view, path, head)
-    show_variants(run, raw, toe, heel)
+    show_variants(run, crop.raw, crop.toe, crop.heel)
     if gates:
         show_switch(run, head, query, identity, display)
 

@@ -3,8 +3,6 @@ sentences for a reader who is not an engineer; the whole walk-through as a PDF h
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import streamlit as st
 
@@ -12,9 +10,9 @@ from shoekit.errors import ShoekitError
 from shoekit.figures.handout import HandoutStep
 from shoekit.figures.sheet import add_border, fit_tile
 from workbench import state
-from workbench.widgets import PLAIN_FRAME, enlarged, marked, match_colour, require_run, show_error, uploaded_image
+from workbench.crop_picker import Crop, choose_crop
+from workbench.widgets import PLAIN_FRAME, enlarged, marked, match_colour, require_run, show_error
 
-SOURCES = ("A query from the dataset", "Upload a crop")
 MATCHES_SHOWN = 5
 QUIET_GATE = 0.1  # dual_pool gates all within this of 1: the attention barely acts
 TILE = 120
@@ -23,49 +21,6 @@ HEAD_WORDS = {"max": "its strongest response", "avg": "its average response",
               "maxavg": "its strongest and its average response (two numbers)",
               "gem": "a mean leaning towards its strongest response", "fc": "the classifier's output",
               "bnneck": "its average response, normalised"}
-
-
-@dataclass(frozen=True)
-class Crop:
-    """The crop walked through: `raw` `(H, W, 3)` uint8 as the file holds it, its toe and heel
-    (pixels; None when unknown), `query` the model input `(3, S, S)` float32, `identity` (None for
-    an upload), `position` among the evaluation's queries (None for an upload), `name`."""
-
-    raw: np.ndarray
-    toe: tuple[float, float] | None
-    heel: tuple[float, float] | None
-    query: np.ndarray
-    identity: str | None
-    position: int | None
-    name: str
-
-
-def choose_crop(run, head: str) -> Crop | None:
-    source = st.radio("Query", SOURCES, horizontal=True, key="hiw_source")
-    path = str(run.path)
-    results = state.evaluation(path, head)
-    if source == SOURCES[0]:
-        table = state.query_table(path, head)
-        labels = {int(r.position): f"query {r.position} · shoe type {r.identity} · {r.path}" for r in table.itertuples()}
-        position = st.selectbox("Query crop", list(labels), format_func=labels.get, key="hiw_query")
-        keypoints = results.queries.keypoints[position]
-        known = results.config.align and not np.isnan(keypoints).any()
-        return Crop(raw=state.image_rgb(str(results.queries.image_path(position))),
-                    toe=tuple(keypoints[:2]) if known else None, heel=tuple(keypoints[2:]) if known else None,
-                    query=results.queries[position][0].numpy(), identity=results.queries.identities[position],
-                    position=position, name=str(results.queries.rows["path"].iat[position]))
-    uploaded = uploaded_image("Upload a shoe crop", key="hiw_upload",
-                              help="A crop of one shoe, PNG or JPEG, at any size (it is resized)")
-    if uploaded is None:
-        return None
-    image, name = uploaded
-    return Crop(raw=image, toe=None, heel=None, query=state.model_input(path, image), identity=None,
-                position=None, name=name)
-
-
-def model_view(crop: Crop) -> np.ndarray:
-    """The model input as pixels `(S, S, 3)` uint8."""
-    return np.rint(np.clip(crop.query.transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8)
 
 
 def crop_step(crop: Crop) -> HandoutStep:
@@ -79,7 +34,7 @@ def crop_step(crop: Crop) -> HandoutStep:
 
 
 def alignment_step(crop: Crop, size: int) -> HandoutStep:
-    after = model_view(crop)
+    after = crop.model_view()
     if crop.toe is None:
         return HandoutStep("Toe–heel alignment", (
             "Crops from the dataset come with the position of the toe and of the heel, and are turned until the "
@@ -194,7 +149,7 @@ def heatmap_step(path: str, head: str, crop: Crop, position: int, distance: floa
 
     layer = default_layer(config.image_size, config.last_stride)
     query_cam, match_cam = state.pair_cams(path, head, DEFAULT_METHOD, layer, crop.query, int(position))
-    query_image, match_image = model_view(crop), state.gallery_image(path, head, int(position))
+    query_image, match_image = crop.model_view(), state.gallery_image(path, head, int(position))
     masks = (None if crop.position is None else state.crop_mask(path, head, "query", crop.position),
              state.crop_mask(path, head, "gallery", int(position)))
     ratios = [f"{name} {ratio:.1f}×" for name, cam, mask in (("query", query_cam, masks[0]), ("match", match_cam, masks[1]))
@@ -235,7 +190,7 @@ def main() -> None:
         return
     head = state.current_head(run)
     path = str(run.path)
-    crop = choose_crop(run, head)
+    crop = choose_crop(run, head, "hiw", "Query")
     if crop is None:
         st.info("Upload a crop of one shoe to walk it through the model.", icon=":material/upload:")
         return
