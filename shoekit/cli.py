@@ -14,7 +14,7 @@ import sys
 from shoekit import __version__
 from shoekit.errors import ShoekitError
 
-COMMANDS = ("demo", "make_dataset", "import_folder", "pretrain", "train", "evaluate", "reproduce", "ablate", "explain",
+COMMANDS = ("demo", "make_dataset", "import_folder", "pretrain", "train", "lr_range", "evaluate", "reproduce", "ablate", "explain",
             "workbench", "index", "export")
 
 

@@ -93,6 +93,26 @@ def rank_metrics(distmat: np.ndarray, query_ids, gallery_ids, max_rank: int = 50
     }
 
 
+# Student's t 0.975 quantiles by degrees of freedom (1-10): the two-sided 95% interval of a mean
+# over a handful of training seeds. Beyond 10 degrees of freedom the value for 10 is used (wider).
+T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+
+
+def seed_interval(values: np.ndarray) -> tuple[float, float, float]:
+    """Mean of `values` (one number per training seed, e.g. an mAP difference) and its 95% Student
+    t interval; NaN bounds with fewer than two finite values. It measures seed-to-seed variation,
+    which a bootstrap over the queries of one seed cannot see."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if len(finite) == 0:
+        return float("nan"), float("nan"), float("nan")
+    mean = float(finite.mean())
+    if len(finite) < 2:
+        return mean, float("nan"), float("nan")
+    half = T_975[min(len(finite) - 1, len(T_975)) - 1] * float(finite.std(ddof=1)) / np.sqrt(len(finite))
+    return mean, mean - half, mean + half
+
+
 def paired_bootstrap(scores_a: np.ndarray, scores_b: np.ndarray, samples: int = 10_000, level: float = 0.95,
                      seed: int = 0) -> tuple[float, float, float]:
     """Mean of a − b over queries and its percentile bootstrap interval, resampling queries.

@@ -1,6 +1,7 @@
 """`shoekit reproduce`: the paper's experiment grid on one dataset folder.
 
-    Table 1  five attention variants, FC features, no label smoothing (one run per seed)
+    Table 1  five attention variants, FC features, no label smoothing (one run per seed; the seeds
+             after the first may train only some variants: `repeat_attentions`)
     Table 2  the dual_pool run's heads fc / avg / maxavg / max (no retraining)
     Table 3  dual_pool, layer4+max, label smoothing eps in {0, 0.12, 0.13, 0.14, 0.15}
     Fig. 9   as numbers: the Grad-CAM of each Table 1 run measured against the shoe masks
@@ -13,7 +14,8 @@ partly trained one resumes, so the grid continues after a kill. Writes OUT/table
 table2.csv, table3.csv, summary.md (ours beside the paper's numbers), reproduce.json
 (command, scale, seeds, durations, machine), train_logs.csv (every run's learning curve) and
 differences.csv (each table's paper pick minus every other row, mAP points, with a 95% paired
-bootstrap interval over queries), fig9.csv, and the per-run files that let notebooks draw the
+bootstrap interval over queries), seed_differences.csv (Table 1 with two or more seeds: the same
+difference averaged over seeds, with intervals over seeds and over queries), fig9.csv, and the per-run files that let notebooks draw the
 figures without the run folders (`shoekit.results_folder`: curves.csv, query_ap.csv, scores.csv,
 thresholds.csv).
 """
@@ -33,7 +35,7 @@ from tqdm.auto import tqdm
 
 from shoekit import paper
 from shoekit.config import FAST_TRAINING, TrainConfig
-from shoekit.metrics import paired_bootstrap
+from shoekit.metrics import paired_bootstrap, seed_interval
 from shoekit.models import ATTENTIONS as MODEL_ATTENTIONS
 from shoekit.results_folder import write_run_files
 from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, read_config, read_metrics, read_rankings,
@@ -74,17 +76,23 @@ TABLES = ("table1", "table2", "table3")
 LOCK_FILE = ".lock"
 
 
-def plan_grid(seeds: tuple[int, ...], tables: tuple[str, ...] = TABLES) -> list[PlannedRun]:
-    """The runs `tables` need, each once: Table 1's five variants per seed (Table 2 reads the
-    first seed's dual_pool run), Table 3's dual_pool epsilons (first seed)."""
+def plan_grid(seeds: tuple[int, ...], tables: tuple[str, ...] = TABLES,
+              repeat_attentions: tuple[str, ...] = ATTENTIONS) -> list[PlannedRun]:
+    """The runs `tables` need, each once: Table 1's five variants for the first seed and the
+    `repeat_attentions` for every further seed (Table 2 reads the first seed's dual_pool run),
+    Table 3's dual_pool epsilons (first seed)."""
     unknown = set(tables) - set(TABLES)
     if unknown:
         raise ValueError(f"unknown tables {sorted(unknown)}; choose from {', '.join(TABLES)}")
+    if set(repeat_attentions) - set(ATTENTIONS):
+        raise ValueError(f"unknown attentions {sorted(set(repeat_attentions) - set(ATTENTIONS))}; "
+                         f"choose from {', '.join(ATTENTIONS)}")
     runs = []
     if tables != ("table3",):  # dual_pool without smoothing first: Tables 1 and 2 both need it
         runs.append(PlannedRun(run_name("dual_pool", 0.0, seeds[0]), "dual_pool", 0.0, seeds[0]))
     if "table1" in tables:
-        runs += [PlannedRun(run_name(a, 0.0, s), a, 0.0, s) for s in seeds for a in ATTENTIONS]
+        runs += [PlannedRun(run_name(a, 0.0, s), a, 0.0, s) for s in seeds for a in ATTENTIONS
+                 if s == seeds[0] or a in repeat_attentions]
     if "table3" in tables:
         runs += [PlannedRun(run_name("dual_pool", e, seeds[0]), "dual_pool", e, seeds[0]) for e in EPSILONS]
     return list(dict.fromkeys(runs))
@@ -241,6 +249,33 @@ def differences(runs_dir: Path, seed: int, tables: tuple[str, ...] = TABLES) -> 
                                        "resolved"]).round(2)
 
 
+def seed_differences(runs_dir: Path, seeds: tuple[int, ...]) -> pd.DataFrame:
+    """Table 1 over seeds: mAP of the paper's pick minus each other variant, in points, averaged over
+    the seeds where both runs finished, with a 95% t interval over those seeds (seed-to-seed
+    variation) and a 95% paired bootstrap interval over queries of the seed-averaged per-query AP;
+    `resolved` when both intervals exclude 0. Rows need at least two common seeds."""
+    pick = PAPER_PICKS["table1"]
+    rows = []
+    for variant in table_variants("table1"):
+        if variant == pick:
+            continue
+        pairs = [(runs_dir / run_name(pick[0], pick[1], s), runs_dir / run_name(variant[0], variant[1], s))
+                 for s in seeds]
+        pairs = [(a, b) for a, b in pairs if is_complete(a) and is_complete(b)]
+        if len(pairs) < 2:
+            continue
+        ours = np.stack([query_ap(a, pick[2]) for a, _ in pairs])
+        theirs = np.stack([query_ap(b, variant[2]) for _, b in pairs])
+        diff, seed_low, seed_high = seed_interval(100 * (np.nanmean(ours, axis=1) - np.nanmean(theirs, axis=1)))
+        _, query_low, query_high = paired_bootstrap(ours.mean(axis=0), theirs.mean(axis=0))
+        rows.append({"paper_pick": describe(pick), "other": describe(variant), "seeds": len(pairs),
+                     "mAP_diff": diff, "seed_ci_low": seed_low, "seed_ci_high": seed_high,
+                     "query_ci_low": 100 * query_low, "query_ci_high": 100 * query_high,
+                     "resolved": bool(min(seed_low, 100 * query_low) > 0 or max(seed_high, 100 * query_high) < 0)})
+    return pd.DataFrame(rows, columns=["paper_pick", "other", "seeds", "mAP_diff", "seed_ci_low", "seed_ci_high",
+                                       "query_ci_low", "query_ci_high", "resolved"]).round(2)
+
+
 def describe(variant: tuple[str, float, str]) -> str:
     attention, epsilon, head = variant
     return f"{attention} eps={epsilon:g} {head}"
@@ -266,7 +301,8 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def summary_markdown(tables: dict[str, pd.DataFrame], scale: str, seeds: tuple[int, ...], data: Path,
-                     diffs: pd.DataFrame | None = None, fig9: pd.DataFrame | None = None) -> str:
+                     diffs: pd.DataFrame | None = None, fig9: pd.DataFrame | None = None,
+                     over_seeds: pd.DataFrame | None = None) -> str:
     parts = [f"# Reproduction at scale `{scale}`", "",
              f"Dataset: `{data}`; seeds {list(seeds)} (Table 1 averages them; spread = max − min). "
              f"Ours in %, measured; `paper_*` columns are the paper's numbers on its private data, "
@@ -283,6 +319,11 @@ def summary_markdown(tables: dict[str, pd.DataFrame], scale: str, seeds: tuple[i
                   f"Seed {seeds[0]}; 95% paired bootstrap interval over queries (`resolved`: it excludes 0). "
                   "It shows how much a difference depends on the queries drawn, not on the training seed.",
                   "", markdown_table(diffs), ""]
+    if over_seeds is not None and len(over_seeds):
+        parts += ["## Table 1 over seeds: the paper's pick against each other variant (mAP points)", "",
+                  "Mean over the seeds where both finished; `seed_ci`: 95% t interval over those seeds "
+                  "(training variation); `query_ci`: 95% paired bootstrap over queries of the seed-averaged AP "
+                  "(`resolved`: both exclude 0).", "", markdown_table(over_seeds), ""]
     if fig9 is not None and len(fig9):
         parts += ["## Fig. 9 as numbers: Grad-CAM against the shoe masks", "",
                   f"Seed {seeds[0]}, {FIG9_HEAD} features, Grad-CAM on `layer` (the deepest with at least 3 × 3 "
@@ -297,17 +338,19 @@ def summary_markdown(tables: dict[str, pd.DataFrame], scale: str, seeds: tuple[i
 
 def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tuple[int, ...] = (0,),
               progress: bool = True, overrides: dict | None = None, command: str | None = None,
-              tables: tuple[str, ...] = TABLES, train: bool = True) -> dict[str, pd.DataFrame]:
+              tables: tuple[str, ...] = TABLES, train: bool = True,
+              repeat_attentions: tuple[str, ...] = ATTENTIONS) -> dict[str, pd.DataFrame]:
     """Run (or continue) the runs `tables` need, write those tables and the summary; returns them.
 
-    `command` is recorded in reproduce.json. The summary lists every table CSV present in `out`.
+    Table 1's seeds after the first train only `repeat_attentions` (the paper's pick and its rivals
+    when machine time is short). `command` is recorded in reproduce.json. The summary lists every table CSV present in `out`.
     `train=False` writes the tables from the runs that have finished and trains nothing.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     data, out, seeds = Path(data), Path(out), tuple(seeds)
     runs_dir = out / "runs"
-    planned = plan_grid(seeds, tables)
+    planned = plan_grid(seeds, tables, tuple(repeat_attentions))
     bar = tqdm(planned if train else [], desc="reproduce", unit="run", disable=not progress)
     for run in bar:
         bar.set_postfix_str(run.name)
@@ -321,12 +364,15 @@ def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tupl
     on_disk = {name: pd.read_csv(out / f"{name}.csv") for name in TABLES if (out / f"{name}.csv").is_file()}
     diffs = differences(runs_dir, seeds[0], tuple(on_disk))
     write_text(out / "differences.csv", diffs.to_csv(index=False))
+    over_seeds = seed_differences(runs_dir, seeds) if "table1" in tables else None
+    if over_seeds is not None and len(over_seeds):
+        write_text(out / "seed_differences.csv", over_seeds.to_csv(index=False))
     fig9 = fig9_table(runs_dir, seeds[0], measure=train, progress=progress) if "table1" in tables else None
     if fig9 is not None:
         write_text(out / "fig9.csv", fig9.to_csv(index=False))
     elif (out / "fig9.csv").is_file():
         fig9 = pd.read_csv(out / "fig9.csv")
-    write_text(out / "summary.md", summary_markdown(on_disk, scale, seeds, data, diffs, fig9))
+    write_text(out / "summary.md", summary_markdown(on_disk, scale, seeds, data, diffs, fig9, over_seeds))
     finished = sorted(p.name for p in runs_dir.iterdir() if is_complete(p)) if runs_dir.is_dir() else []
     write_json(out / "reproduce.json", {
         "command": command, "scale": scale, "seeds": list(seeds), "data": str(data),

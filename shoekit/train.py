@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -196,9 +197,11 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def run_epoch(model, loader, criterion, optimizers: Optimizers, scheduler, device, use_bf16, progress,
-              context: DistContext = DistContext(), clock: BudgetClock | None = None) -> dict:
-    """One pass over `loader` (cut short when the budget `clock` runs out); returns mean loss
-    (and each term of it), accuracy (fraction) and images/s (over all processes)."""
+              context: DistContext = DistContext(), clock: BudgetClock | None = None,
+              after_step: Callable[[float], bool] | None = None) -> dict:
+    """One pass over `loader` (cut short when the budget `clock` runs out, or when `after_step`,
+    called with each batch's loss after its optimizer step, returns True); returns mean loss (and
+    each term of it), accuracy (fraction) and images/s (over all processes)."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     part_sums: dict[str, float] = {}
@@ -223,7 +226,7 @@ def run_epoch(model, loader, criterion, optimizers: Optimizers, scheduler, devic
         seen += len(labels)
         rate = seen / (time.perf_counter() - start)
         bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
-        if clock is not None and clock.exhausted():
+        if (clock is not None and clock.exhausted()) or (after_step is not None and after_step(loss.item())):
             break
     seconds = time.perf_counter() - start
     names = sorted(part_sums) if len(part_sums) > 1 else []

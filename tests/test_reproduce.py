@@ -17,6 +17,43 @@ def test_grid_plan():
     assert "dual_pool-eps0.14-seed0" in names and "cbam-eps0-seed1" in names
 
 
+def test_later_seeds_may_repeat_only_some_variants():
+    names = [run.name for run in plan_grid((0, 1, 2), ("table1",), ("dual_pool", "se"))]
+    assert len(names) == 5 + 2 + 2 and "se-eps0-seed2" in names and "cbam-eps0-seed1" not in names
+    import pytest
+    with pytest.raises(ValueError, match="unknown attentions"):
+        plan_grid((0, 1), ("table1",), ("resnet",))
+
+
+def test_seed_interval_is_a_student_t_interval():
+    from shoekit.metrics import seed_interval
+    mean, low, high = seed_interval([1.0, 2.0, 3.0])  # sd 1, n 3: half-width 4.303 / sqrt(3)
+    assert mean == 2.0 and abs((high - mean) - 4.303 / 3 ** 0.5) < 1e-9 and abs((mean - low) - (high - mean)) < 1e-12
+    single = seed_interval([5.0, float("nan")])
+    assert single[0] == 5.0 and all(v != v for v in single[1:])  # one seed: no interval
+
+
+def test_seed_differences_average_the_seeds_of_both_variants(tmp_path, monkeypatch):
+    """Per-query AP made by hand: dual_pool beats SE by 0.1 AP on seeds 0 and 2, by 0.2 on seed 1,
+    on every query alike; CBAM has one seed only, so it has no row."""
+    import numpy as np
+
+    import shoekit.reproduce as reproduce
+    base = np.array([0.1, 0.2, 0.3, 0.4])
+    ap = {"dual_pool-eps0-seed0": base + 0.1, "dual_pool-eps0-seed1": base + 0.2, "dual_pool-eps0-seed2": base + 0.1,
+          "se-eps0-seed0": base, "se-eps0-seed1": base, "se-eps0-seed2": base, "cbam-eps0-seed0": base}
+    monkeypatch.setattr(reproduce, "is_complete", lambda run_dir: run_dir.name in ap)
+    monkeypatch.setattr(reproduce, "query_ap", lambda run_dir, head: ap[run_dir.name])
+    table = reproduce.seed_differences(tmp_path, (0, 1, 2))
+    assert table["other"].tolist() == ["se eps=0 fc"]
+    row = table.iloc[0]
+    assert row["seeds"] == 3 and abs(row["mAP_diff"] - 100 * 0.4 / 3) < 0.01
+    assert row["seed_ci_low"] < row["mAP_diff"] < row["seed_ci_high"]
+    assert row["query_ci_low"] == row["query_ci_high"] == row["mAP_diff"]  # the same gain on every query
+    # 10, 20 and 10 points: sd 5.8, t interval from -1.0 to 27.7 -> the seeds leave it unresolved
+    assert row["seed_ci_low"] < 0 and not row["resolved"]
+
+
 def test_best_row_ignores_unfinished_runs():
     """Rows of runs still training are NaN; sorting would put them last and call them the best."""
     table = pd.DataFrame({"attention": ["se", "eca", "none"], "mAP": [5.7, float("nan"), 3.2]})

@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from shoekit.choices import SCALES, TABLES
+from shoekit.choices import ATTENTIONS, SCALES, TABLES
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,10 +48,14 @@ def register(subparsers) -> None:
         "dual_pool run's four heads (Table 2) and train dual_pool with label smoothing eps 0.12-0.15 "
         "(Table 3, layer4+max). Finished runs are skipped and interrupted ones resume. Writes "
         "OUT/table1.csv, table2.csv, table3.csv, summary.md, reproduce.json, train_logs.csv and "
-        "differences.csv (the paper's pick against every other row, with bootstrap intervals).")
+        "differences.csv (the paper's pick against every other row, with bootstrap intervals) and, with "
+        "several seeds, seed_differences.csv (intervals over seeds and over queries).")
     add_grid_arguments(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
                         help="seeds for Table 1; Tables 2 and 3 use the first (default: %(default)s)")
+    parser.add_argument("--repeat-attentions", nargs="+", choices=ATTENTIONS, default=list(ATTENTIONS),
+                        metavar="ATTENTION", help="the Table 1 variants trained for the seeds after the first "
+                        f"(choose from {', '.join(ATTENTIONS)}; default: all five)")
     parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES),
                         help="which tables to run (default: all three)")
     parser.add_argument("--no-train", action="store_true",
@@ -63,11 +67,12 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from shoekit.reproduce import best_finished, reproduce
 
-    command = grid_command("reproduce", args, "--seeds", *map(str, args.seeds), "--tables", *args.tables,
+    command = grid_command("reproduce", args, "--seeds", *map(str, args.seeds),
+                           "--repeat-attentions", *args.repeat_attentions, "--tables", *args.tables,
                            *(["--no-train"] if args.no_train else []))
     tables = reproduce(args.data, args.out, args.scale, tuple(args.seeds), progress=not args.no_progress,
                        overrides=grid_overrides(args), command=command, tables=tuple(args.tables),
-                       train=not args.no_train)
+                       train=not args.no_train, repeat_attentions=tuple(args.repeat_attentions))
     lines = {"table1": "best attention {attention} (FC, mAP {mAP:.2f}%)",
              "table2": "best head {head} (mAP {mAP:.2f}%)", "table3": "best epsilon {epsilon:g} (mAP {mAP:.2f}%)"}
     best = {name: best_finished(frame) for name, frame in tables.items()}

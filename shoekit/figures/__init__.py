@@ -8,6 +8,7 @@
     export.py   figures as PNG/SVG bytes, the metrics table figure, the one-page PDF comparison sheet
     walkthrough.py  the walk-through's pictures: feature-map grids, gate strips, feature and similarity bars
     handout.py  a walk-through as a PDF handout (cover + one page per step)
+    lr_range.py the learning-rate range test's loss curve
 
 Names are imported on first use, so drawing a PNG sheet does not import plotly.
 """
@@ -28,6 +29,7 @@ LAZY_NAMES: dict[str, str] = {
     **dict.fromkeys(("figure_bytes", "metrics_table_figure", "comparison_sheet", "run_settings"), "export"),
     **dict.fromkeys(("feature_grid", "gate_strip", "spatial_map", "feature_bars", "similarity_bars"), "walkthrough"),
     **dict.fromkeys(("HandoutStep", "handout_pdf"), "handout"),
+    **dict.fromkeys(("lr_range_figure",), "lr_range"),
 }
 
 __all__ = list(LAZY_NAMES)
