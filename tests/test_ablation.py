@@ -24,9 +24,20 @@ def test_the_steps_add_up_to_the_presets(tmp_path):
 def test_summary_skips_unfinished_rows():
     table = pd.DataFrame({"name": ["paper", "+bnneck", "+triplet"], "mAP": [3.2, float("nan"), 1.66],
                           "mAP_gain": [0.0, float("nan"), -1.54]})
-    assert ablation_summary(table) == ("paper mAP 3.20%, best paper mAP 3.20% (+0.00 points); "
+    assert ablation_summary(table) == ("paper mAP 3.20%, best on the test queries (no validation identities) "
+                                       "paper: test mAP 3.20% (+0.00 points); "
                                        "1 of 3 rows unfinished (trained by another process or interrupted)")
-    assert ablation_summary(table.iloc[[0, 2]]) == "paper mAP 3.20%, best paper mAP 3.20% (+0.00 points)"
+    assert ablation_summary(table.iloc[[0, 2]]) == ("paper mAP 3.20%, best on the test queries (no validation "
+                                                    "identities) paper: test mAP 3.20% (+0.00 points)")
+
+
+def test_the_verdict_is_chosen_on_validation_where_the_runs_have_it():
+    """+triplet has the best test mAP, +bnneck the best validation mAP: the verdict follows validation."""
+    table = pd.DataFrame({"name": ["paper", "+bnneck", "+triplet", "+query_expansion"],
+                          "mAP": [3.2, 3.0, 4.1, 5.0], "val_mAP": [40.0, 45.5, 38.0, float("nan")],
+                          "mAP_gain": [0.0, -0.2, 0.9, 1.8]})
+    assert ablation_summary(table) == ("paper mAP 3.20%, best on validation +bnneck (val mAP 45.50%): "
+                                       "test mAP 3.00% (-0.20 points)")
 
 
 @pytest.fixture
