@@ -15,9 +15,9 @@ table2.csv, table3.csv, summary.md (ours beside the paper's numbers), reproduce.
 (command, scale, seeds, durations, machine), train_logs.csv (every run's learning curve) and
 differences.csv (each table's paper pick minus every other row, mAP points, with a 95% paired
 bootstrap interval over queries), seed_differences.csv (Table 1 with two or more seeds: the same
-difference averaged over seeds, with intervals over seeds and over queries), fig9.csv, and the per-run files that let notebooks draw the
-figures without the run folders (`shoekit.results_folder`: curves.csv, query_ap.csv, scores.csv,
-thresholds.csv).
+difference averaged over seeds, with intervals over seeds and over queries), fig9.csv, and the
+per-run files that let notebooks draw the figures without the run folders
+(`shoekit.results_folder`: curves.csv, query_ap.csv, scores.csv, thresholds.csv).
 """
 
 from __future__ import annotations
