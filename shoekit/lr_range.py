@@ -6,7 +6,9 @@ diverged. The model, data, loss and optimizer are those `shoekit train` would bu
 TrainConfig, so the curve speaks for that recipe; the weights are thrown away afterwards.
 
 The suggested peak rate is the one where the smoothed loss falls fastest per decade of rate,
-looked for before the loss's minimum (fastai's "steep" point). This module owns the range
+looked for before the loss's minimum (fastai's "steep" point); there is none when the loss never
+fell by MIN_FALL of its starting level (a network from scratch that has not yet left chance at any
+rate, for instance: then only training runs can compare rates). This module owns the range
 test's CSV: one row per step, columns `step`, `lr`, `loss`, `smoothed_loss`.
 """
 
@@ -27,6 +29,8 @@ from shoekit.runs import write_text
 
 SMOOTHING = 0.98      # exponential moving average of the loss, bias-corrected
 DIVERGED_FACTOR = 4.0  # stop once the smoothed loss is this many times its minimum
+MIN_FALL = 0.05        # the smoothed loss must fall this share below its start for a suggestion
+START_STEPS = 10       # the starting level: the median loss of the first steps
 COLUMNS = ["step", "lr", "loss", "smoothed_loss"]
 
 
@@ -35,8 +39,9 @@ class RangeTest:
     """The range test's curve (`table`: COLUMNS, one row per step taken) and its reading."""
 
     table: pd.DataFrame
-    suggested_lr: float   # steepest descent of the smoothed loss per decade, before its minimum
-    min_loss_lr: float    # the rate at the smoothed loss's minimum (training diverges beyond it)
+    suggested_lr: float | None  # steepest descent of the smoothed loss per decade, before its
+                                # minimum; None when the loss never fell by MIN_FALL
+    min_loss_lr: float          # the rate at the smoothed loss's minimum (training diverges beyond it)
     diverged: bool        # stopped early: the smoothed loss ran away, or the loss became non-finite
 
 
@@ -57,10 +62,13 @@ def smooth(losses: list[float], beta: float = SMOOTHING) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def read_curve(lrs: np.ndarray, smoothed: np.ndarray) -> tuple[float, float]:
-    """(suggested rate, rate at the minimum) from a curve of smoothed losses over rising rates:
-    the suggestion is where d(loss)/d(log10 lr) is most negative up to the minimum."""
+def read_curve(lrs: np.ndarray, losses: np.ndarray, smoothed: np.ndarray) -> tuple[float | None, float]:
+    """(suggested rate, rate at the minimum) from each step's loss and the smoothed loss over rising
+    rates: the suggestion is where d(loss)/d(log10 lr) is most negative up to the minimum, None when
+    the smoothed minimum is not MIN_FALL below the median of the first START_STEPS losses."""
     lowest = int(np.argmin(smoothed))
+    if smoothed[lowest] > (1 - MIN_FALL) * float(np.median(losses[:START_STEPS])):
+        return None, float(lrs[lowest])
     if lowest < 2:
         return float(lrs[lowest]), float(lrs[lowest])
     slopes = np.gradient(smoothed[:lowest + 1], np.log10(lrs[:lowest + 1]))
@@ -110,7 +118,7 @@ def lr_range_test(config: TrainConfig, steps: int = 200, min_lr: float = 1e-5, m
     smoothed = smooth(losses)
     table = pd.DataFrame({"step": np.arange(1, len(losses) + 1), "lr": rates[:len(losses)], "loss": losses,
                           "smoothed_loss": smoothed})
-    suggested, at_minimum = read_curve(table["lr"].to_numpy(), smoothed)
+    suggested, at_minimum = read_curve(table["lr"].to_numpy(), table["loss"].to_numpy(), smoothed)
     return RangeTest(table, suggested, at_minimum, state["diverged"])
 
 

@@ -21,9 +21,18 @@ def test_the_ramp_is_geometric_from_min_to_max():
 def test_the_suggestion_is_the_steepest_fall_before_the_minimum():
     lrs = np.logspace(-5, 0, 11)
     loss = np.array([5, 5, 4.9, 4.5, 3, 2, 1.8, 1.9, 3, 6, 9], dtype=float)
-    suggested, lowest = read_curve(lrs, loss)
+    suggested, lowest = read_curve(lrs, loss, loss)
     assert suggested == lrs[4] and lowest == lrs[6]  # central differences: -1.25 per half-decade at index 4
-    assert read_curve(lrs[:3], np.array([3.0, 2.0, 1.0]))[1] == lrs[2]
+    falling = np.array([3.0, 2.0, 1.0])
+    assert read_curve(lrs[:3], falling, falling)[1] == lrs[2]
+
+
+def test_no_rate_is_suggested_when_the_loss_never_fell():
+    """A network from scratch at chance for the whole ramp (ln 40 = 3.69), then diverging."""
+    lrs = np.logspace(-5, 0, 12)
+    loss = np.array([3.69, 3.70, 3.68, 3.69, 3.71, 3.66, 3.69, 3.70, 3.68, 3.75, 9.0, 60.0])
+    suggested, lowest = read_curve(lrs, loss, smooth(list(loss)))
+    assert suggested is None and lrs[0] <= lowest < lrs[-2]
 
 
 def test_smoothing_is_bias_corrected():
@@ -38,7 +47,7 @@ def test_range_test_from_the_command_line(tiny_dataset, tmp_path, capsys):
             "--no-bf16", "--no-progress"]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "suggested --lr" in printed and str(out) in printed
+    assert ("suggested --lr" in printed or "no rate to suggest" in printed) and str(out) in printed
     table = pd.read_csv(out)
     assert list(table.columns) == ["step", "lr", "loss", "smoothed_loss"] and 2 <= len(table) <= 6
     assert np.allclose(table["lr"], exponential_rates(1e-4, 1e-1, 6)[:len(table)])

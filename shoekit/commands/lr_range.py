@@ -49,6 +49,9 @@ def run(args: argparse.Namespace) -> int:
     png = figure_bytes(figure, "png")
     atomic_write(plot, lambda tmp: tmp.write_bytes(png))
     stopped = "stopped when the loss diverged" if result.diverged else "reached --max-lr"
-    print(f"range test of {len(result.table)} steps ({stopped}): suggested --lr {result.suggested_lr:.2g} "
-          f"(steepest descent), loss lowest at {result.min_loss_lr:.2g}; curve in {out} and {plot}")
+    reading = (f"suggested --lr {result.suggested_lr:.2g} (steepest descent)" if result.suggested_lr is not None
+               else "the loss did not fall at any rate, so there is no rate to suggest (more --steps, or compare "
+               "rates by training)")
+    print(f"range test of {len(result.table)} steps ({stopped}): {reading}, loss lowest at "
+          f"{result.min_loss_lr:.2g}; curve in {out} and {plot}")
     return 0
