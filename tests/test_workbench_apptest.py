@@ -183,12 +183,16 @@ def test_compare_page_shows_committed_tables_with_their_curves(monkeypatch, runs
                    "paper_mAP": 47.99},
                   {"attention": "se", "seeds": 0, "rank1": None, "mAP": None, "paper_rank1": 59.14,
                    "paper_mAP": 43.79}]).to_csv(folder / "table1.csv", index=False)
+    pd.DataFrame([{"paper_pick": "dual_pool eps=0 fc", "other": "se eps=0 fc", "seeds": 3, "mAP_diff": 1.2,
+                   "seed_ci_low": -0.5, "seed_ci_high": 2.9, "query_ci_low": 0.3, "query_ci_high": 2.1,
+                   "resolved": False}]).to_csv(folder / "seed_differences.csv", index=False)
     write_run_files(folder, {"dual_pool-eps0-seed0": runs_root / "tiny_dual"}, {"dual_pool-eps0-seed0": ["fc"]})
     app = open_app(monkeypatch, runs_root)
     monkeypatch.setenv("SHOEKIT_RESULTS", str(tmp_path / "results"))
     visit(app, "compare")
     assert any("reproduced" in header.value for header in app.subheader)
     assert any(frame.value["attention"].tolist() == ["dual_pool", "se"] for frame in app.dataframe)
+    assert any("seed_ci_low" in frame.value.columns for frame in app.dataframe)  # Table 1 over seeds
     assert len(app.get("plotly_chart")) == 2  # the runs' CMC and the committed Table 1's
 
 
