@@ -130,8 +130,10 @@ def test_measure_run_writes_the_table_with_baselines(run_with_masks):
 
 def test_measure_command_and_its_errors(run_with_masks, trained_run, capsys):
     assert main(["explain", "--measure", str(run_with_masks), "--top", "1", "--queries", "2",
-                 "--layers", "layer3.5", "--no-progress"]) == 0
+                 "--layers", "layer3.5", "--method", "layercam", "--no-progress"]) == 0
     assert "measured" in capsys.readouterr().out
+    measured = (run_with_masks / "explain/measures.md").read_text()
+    assert "| layercam | layer3.5 |" in measured and "| gradcam |" not in measured  # --method is the default
     assert main(["explain", "--measure", str(trained_run), "--top", "1", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "have no shoe mask" in err and "make-dataset" in err and "`mask` column" in err

@@ -48,8 +48,8 @@ def register(subparsers) -> None:
     parser.add_argument("--tile", type=int, default=128,
                         help="size of each image in the PNG panels, px (default: %(default)s)")
     measure = parser.add_argument_group("--measure options")
-    measure.add_argument("--methods", nargs="+", choices=tuple(CAM_METHOD_CLASSES), default=[DEFAULT_METHOD],
-                         help="CAM methods to measure (default: %(default)s)")
+    measure.add_argument("--methods", nargs="+", choices=tuple(CAM_METHOD_CLASSES), default=None,
+                         help="CAM methods to measure (default: the --method)")
     measure.add_argument("--layers", nargs="+", default=None,
                          help="target layers to measure (default: the --layer default)")
     measure.add_argument("--queries", type=int, default=None, metavar="N",
@@ -69,7 +69,7 @@ def run_measure(args: argparse.Namespace) -> int:
     if args.query is not None or args.out is not None:
         return fail("--measure explains every test query into RUN/explain/: drop --query and --out")
     report = measure_run(args.run, MeasureOptions(
-        top=args.top, methods=tuple(args.methods), layers=tuple(args.layers or ([args.layer] if args.layer else [])),
+        top=args.top, methods=tuple(args.methods or [args.method]), layers=tuple(args.layers or ([args.layer] if args.layer else [])),
         head=args.head,
         queries=args.queries, progress=not args.no_progress))
     print(f"measured {args.run}: {report.headline()}; table in {report.files[1]}")
