@@ -48,6 +48,10 @@ ARMS: dict[str, tuple[list[str], str]] = {
     "batch64": (["--batch-size", "64", "--lr", "0.002", "--warmup-steps", "75"], "max"),
     "lr3e-4": (["--lr", "0.0003"], "max"),
     "lr3e-3": (["--lr", "0.003"], "max"),
+    # a second seed (other initialisation, shuffles, renders and validation types) of the base and
+    # of the arm that led the first comparison
+    "paper_fast_seed1": (["--seed", "1"], "max"),
+    "batch64_seed1": (["--batch-size", "64", "--lr", "0.002", "--warmup-steps", "75", "--seed", "1"], "max"),
 }
 
 

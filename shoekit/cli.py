@@ -14,8 +14,8 @@ import sys
 from shoekit import __version__
 from shoekit.errors import ShoekitError
 
-COMMANDS = ("demo", "make_dataset", "import_folder", "pretrain", "train", "lr_range", "evaluate", "reproduce", "ablate", "explain",
-            "workbench", "index", "export")
+COMMANDS = ("demo", "make_dataset", "import_folder", "pretrain", "train", "lr_range", "evaluate", "reproduce",
+            "ablate", "explain", "workbench", "index", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

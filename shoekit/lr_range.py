@@ -90,11 +90,12 @@ def lr_range_test(config: TrainConfig, steps: int = 200, min_lr: float = 1e-5, m
         group["initial_lr"] = config.lr
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: rates[min(step, steps - 1)] / config.lr)
     losses: list[float] = []
-    state = {"best": math.inf, "diverged": False}
+    state = {"average": 0.0, "best": math.inf, "diverged": False}
 
-    def record(loss: float) -> bool:
+    def record(loss: float) -> bool:  # after each step: True stops the epoch
         losses.append(loss)
-        smoothed = smooth(losses)[-1]
+        state["average"] = SMOOTHING * state["average"] + (1 - SMOOTHING) * loss
+        smoothed = state["average"] / (1 - SMOOTHING ** len(losses))  # as `smooth` computes it
         state["best"] = min(state["best"], smoothed)
         state["diverged"] = smoothed > DIVERGED_FACTOR * state["best"]
         return state["diverged"] or len(losses) >= steps

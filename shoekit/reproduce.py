@@ -343,7 +343,8 @@ def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tupl
     """Run (or continue) the runs `tables` need, write those tables and the summary; returns them.
 
     Table 1's seeds after the first train only `repeat_attentions` (the paper's pick and its rivals
-    when machine time is short). `command` is recorded in reproduce.json. The summary lists every table CSV present in `out`.
+    when machine time is short). `command` is recorded in reproduce.json. The summary lists every
+    table CSV present in `out`.
     `train=False` writes the tables from the runs that have finished and trains nothing.
     """
     if scale not in SCALES:

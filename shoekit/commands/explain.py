@@ -69,7 +69,8 @@ def run_measure(args: argparse.Namespace) -> int:
     if args.query is not None or args.out is not None:
         return fail("--measure explains every test query into RUN/explain/: drop --query and --out")
     report = measure_run(args.run, MeasureOptions(
-        top=args.top, methods=tuple(args.methods or [args.method]), layers=tuple(args.layers or ([args.layer] if args.layer else [])),
+        top=args.top, methods=tuple(args.methods or [args.method]),
+        layers=tuple(args.layers or ([args.layer] if args.layer else [])),
         head=args.head,
         queries=args.queries, progress=not args.no_progress))
     print(f"measured {args.run}: {report.headline()}; table in {report.files[1]}")
