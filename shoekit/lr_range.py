@@ -100,9 +100,8 @@ def lr_range_test(config: TrainConfig, steps: int = 200, min_lr: float = 1e-5, m
         state["diverged"] = smoothed > DIVERGED_FACTOR * state["best"]
         return state["diverged"] or len(losses) >= steps
 
-    epoch = 0
+    epoch, size = 0, epoch_size(config, 0, 0.0)  # the first training size throughout
     while len(losses) < steps and not state["diverged"]:
-        size = epoch_size(config, 0, 0.0)
         set_epoch(trainer.data.dataset, config, epoch, size)
         torch.manual_seed(epoch_seed(config.seed, epoch))
         loader = epoch_loader(trainer.context, trainer.data.dataset, config, trainer.batch_size,
