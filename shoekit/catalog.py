@@ -14,8 +14,8 @@ from pathlib import Path
 from shoekit.config import TrainConfig
 from shoekit.errors import CheckpointError
 from shoekit.models.heads import HEADS
-from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, check_evaluation, count_epochs, eval_dir, load_checkpoint,
-                          read_config)
+from shoekit.runs import (CHECKPOINT_FILE, CONFIG_FILE, check_evaluation, count_epochs, dataset_folder, eval_dir,
+                          load_checkpoint, read_config)
 
 MAX_DEPTH = 3
 
@@ -42,7 +42,7 @@ class RunSummary:
     def data(self) -> Path:
         """The dataset folder the run was evaluated on (its first head's), else trained on."""
         evaluated = self.metrics[self.heads[0]].get("data") if self.heads else None
-        return Path(evaluated or self.config.data)
+        return Path(dataset_folder(self.path, evaluated or self.config.data))
 
     @property
     def manifest_hash(self) -> str:

@@ -51,7 +51,7 @@ def run_tables(run_dir: Path, name: str) -> dict[str, pd.DataFrame]:
     """
     from shoekit.data import read_manifest
     from shoekit.figures.scores import pair_scores, tpr_at_fpr
-    from shoekit.runs import read_config, read_eval_cmc, read_eval_metrics, read_features, read_rankings
+    from shoekit.runs import dataset_folder, read_config, read_eval_cmc, read_eval_metrics, read_features, read_rankings
 
     metrics = read_eval_metrics(run_dir, name)
     cmc = read_eval_cmc(run_dir, name)
@@ -61,7 +61,7 @@ def run_tables(run_dir: Path, name: str) -> dict[str, pd.DataFrame]:
     ap = read_rankings(run_dir, name).ap
     query_ap = pd.DataFrame({"head": name, "query": np.arange(len(ap)), "ap": ap})
     features = read_features(run_dir, name)
-    identities = read_manifest(metrics.get("data") or read_config(run_dir).data)["identity"]
+    identities = read_manifest(dataset_folder(run_dir, metrics.get("data") or read_config(run_dir).data))["identity"]
     matching, non_matching = pair_scores(features.query, features.gallery,
                                          identities.loc[features.query_rows].to_numpy(),
                                          identities.loc[features.gallery_rows].to_numpy())

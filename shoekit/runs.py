@@ -106,8 +106,26 @@ def write_config(run_dir: Path, config: TrainConfig) -> None:
 
 
 def read_config(run_dir: Path) -> TrainConfig:
-    """RUN/config.json; CheckpointError when it is missing, unreadable or from another version."""
-    return TrainConfig.load(Path(run_dir) / CONFIG_FILE)
+    """RUN/config.json, its `data` found from here (`dataset_folder`); CheckpointError when it is
+    missing, unreadable or from another version."""
+    config = TrainConfig.load(Path(run_dir) / CONFIG_FILE)
+    config.data = dataset_folder(run_dir, config.data)
+    return config
+
+
+def dataset_folder(run_dir: Path, recorded: str) -> str:
+    """The dataset folder a run recorded (config.json's `data`, an evaluation's `data`), found from
+    the working directory: the path as recorded when it exists there or is absolute; else, for a
+    relative path, the nearest folder above the run where `recorded/manifest.csv` exists (the
+    folder the run was made from: a demo trained on `demo/data`, opened from elsewhere). The
+    recorded path unchanged when neither holds, so the error that follows names it."""
+    path = Path(recorded)
+    if not recorded or path.is_absolute() or path.exists():
+        return recorded
+    for folder in Path(run_dir).resolve().parents:
+        if (folder / path / "manifest.csv").is_file():
+            return str(folder / path)
+    return recorded
 
 
 def write_train_log(run_dir: Path, history: list[dict]) -> None:

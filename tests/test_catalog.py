@@ -104,3 +104,33 @@ def test_a_run_folder_given_as_the_root_is_itself_listed(tmp_path):
     run = write_run(tmp_path / "only")
     catalog = discover_runs(run)
     assert catalog.names == ["only"]
+
+
+def test_a_run_recorded_with_relative_paths_finds_its_dataset_from_another_folder(trained_run, tmp_path, monkeypatch):
+    """`shoekit demo` records `demo/data` relative to where it ran; the workbench, explain and
+    evaluate opened from elsewhere find it above the run folder, and an unknown path stays as
+    recorded so its error names it."""
+    import shutil
+
+    from shoekit.explain.evaluation import load_evaluation
+    from shoekit.runs import dataset_folder, read_config
+    from tests.conftest import copy_run
+
+    project = tmp_path / "project"
+    run = copy_run(trained_run, project / "demo" / "runs" / "dual_pool")
+    shutil.copytree(json.loads((trained_run / "config.json").read_text())["data"], project / "demo" / "data")
+    for path in [run / "config.json", *(run / "eval").glob("*/metrics.json")]:
+        values = json.loads(path.read_text())
+        values["data"] = "demo/data"
+        path.write_text(json.dumps(values))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    found = project / "demo" / "data"
+    assert Path(read_config(run).data) == found
+    assert discover_runs(project).runs[0].data == found
+    evaluation = load_evaluation(run, "max")
+    assert len(evaluation.queries) and Path(evaluation.queries.root) == found
+    assert dataset_folder(run, "no/such/data") == "no/such/data"
+    monkeypatch.chdir(project)  # where it was made: the path as recorded
+    assert read_config(run).data == "demo/data"

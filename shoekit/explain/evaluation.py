@@ -16,7 +16,7 @@ from shoekit.data import ShoeCrops, eval_transform
 from shoekit.errors import CheckpointError
 from shoekit.explain.pixels import to_uint8_image
 from shoekit.models.heads import check_head
-from shoekit.runs import earlier_eval_metrics, eval_dir, read_config, read_features, read_rankings
+from shoekit.runs import dataset_folder, earlier_eval_metrics, eval_dir, read_config, read_features, read_rankings
 
 
 @dataclass
@@ -72,7 +72,7 @@ def check_rows(run_dir: Path, head: str, rows: np.ndarray, crops: ShoeCrops) -> 
 
 def evaluated_data(run_dir: Path, head: str, config: TrainConfig) -> str:
     """The dataset folder the head was evaluated on (its metrics.json), else the run's own."""
-    return (earlier_eval_metrics(run_dir, head) or {}).get("data") or config.data
+    return dataset_folder(run_dir, (earlier_eval_metrics(run_dir, head) or {}).get("data") or config.data)
 
 
 def load_evaluation(run_dir: str | Path, head: str = "max") -> EvaluationResults:
