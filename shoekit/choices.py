@@ -33,6 +33,7 @@ RENDERS: tuple[str, ...] = ("auto", "online", "fixed")
 SPLITS: tuple[str, ...] = ("train", "query", "gallery", "distractor")
 SCALES: tuple[str, ...] = ("smoke", "cpu", "paper")  # dataset sizes (make-dataset) and grid training sizes
 TABLES: tuple[str, ...] = ("table1", "table2", "table3")  # the paper's tables `shoekit reproduce` runs
+EPSILONS: tuple[float, ...] = (0.0, 0.12, 0.13, 0.14, 0.15)  # Table 3's label smoothings
 
 # Evaluation and deployment.
 METRICS: tuple[str, ...] = ("cosine", "euclidean")

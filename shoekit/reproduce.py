@@ -3,7 +3,8 @@
     Table 1  five attention variants, FC features, no label smoothing (one run per seed; the seeds
              after the first may train only some variants: `repeat_attentions`)
     Table 2  the dual_pool run's heads fc / avg / maxavg / max (no retraining)
-    Table 3  dual_pool, layer4+max, label smoothing eps in {0, 0.12, 0.13, 0.14, 0.15}
+    Table 3  dual_pool, layer4+max, label smoothing eps in {0, 0.12, 0.13, 0.14, 0.15} (one run per
+             seed; the seeds after the first may train only some epsilons: `repeat_epsilons`)
     Fig. 9   as numbers: the Grad-CAM of each Table 1 run measured against the shoe masks
              (`shoekit explain --measure`, max features, the layer `explain.options.default_layer`
              picks for the run's input size: layer4.2 from 96 px, layer3.5 at 64 px), where the
@@ -14,8 +15,8 @@ partly trained one resumes, so the grid continues after a kill. Writes OUT/table
 table2.csv, table3.csv, summary.md (ours beside the paper's numbers), reproduce.json
 (command, scale, seeds, durations, machine), train_logs.csv (every run's learning curve) and
 differences.csv (each table's paper pick minus every other row, mAP points, with a 95% paired
-bootstrap interval over queries), seed_differences.csv (Table 1 with two or more seeds: the same
-difference averaged over seeds, with intervals over seeds and over queries), fig9.csv, and the
+bootstrap interval over queries), seed_differences.csv (Tables 1 and 3 where rows have two or more
+seeds: the same difference averaged over seeds, with intervals over seeds and over queries), fig9.csv, and the
 per-run files that let notebooks draw the figures without the run folders
 (`shoekit.results_folder`: curves.csv, query_ap.csv, scores.csv, thresholds.csv).
 """
@@ -34,6 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from shoekit import paper
+from shoekit.choices import EPSILONS
 from shoekit.config import FAST_TRAINING, TrainConfig
 from shoekit.metrics import paired_bootstrap, seed_interval
 from shoekit.models import ATTENTIONS as MODEL_ATTENTIONS
@@ -45,7 +47,6 @@ log = logging.getLogger(__name__)
 
 ATTENTIONS = tuple(MODEL_ATTENTIONS)  # the paper's order: none, se, cbam, eca, dual_pool
 TABLE2_HEADS = ("fc", "avg", "maxavg", "max")
-EPSILONS = (0.0, 0.12, 0.13, 0.14, 0.15)
 
 # Training settings per scale, the fast training recipe (config.FAST_TRAINING: fresh renders
 # where the dataset records its cut-outs, zero-initialised residual branches, 64 px); the paper's
@@ -77,16 +78,21 @@ LOCK_FILE = ".lock"
 
 
 def plan_grid(seeds: tuple[int, ...], tables: tuple[str, ...] = TABLES,
-              repeat_attentions: tuple[str, ...] = ATTENTIONS) -> list[PlannedRun]:
+              repeat_attentions: tuple[str, ...] = ATTENTIONS,
+              repeat_epsilons: tuple[float, ...] = EPSILONS) -> list[PlannedRun]:
     """The runs `tables` need, each once: Table 1's five variants for the first seed and the
     `repeat_attentions` for every further seed (Table 2 reads the first seed's dual_pool run),
-    Table 3's dual_pool epsilons (first seed)."""
+    Table 3's five dual_pool epsilons for the first seed and the `repeat_epsilons` for every
+    further seed (its epsilon 0 is Table 1's dual_pool run)."""
     unknown = set(tables) - set(TABLES)
     if unknown:
         raise ValueError(f"unknown tables {sorted(unknown)}; choose from {', '.join(TABLES)}")
     if set(repeat_attentions) - set(ATTENTIONS):
         raise ValueError(f"unknown attentions {sorted(set(repeat_attentions) - set(ATTENTIONS))}; "
                          f"choose from {', '.join(ATTENTIONS)}")
+    if set(repeat_epsilons) - set(EPSILONS):
+        raise ValueError(f"unknown epsilons {sorted(set(repeat_epsilons) - set(EPSILONS))}; "
+                         f"choose from {', '.join(f'{e:g}' for e in EPSILONS)}")
     runs = []
     if tables != ("table3",):  # dual_pool without smoothing first: Tables 1 and 2 both need it
         runs.append(PlannedRun(run_name("dual_pool", 0.0, seeds[0]), "dual_pool", 0.0, seeds[0]))
@@ -94,7 +100,8 @@ def plan_grid(seeds: tuple[int, ...], tables: tuple[str, ...] = TABLES,
         runs += [PlannedRun(run_name(a, 0.0, s), a, 0.0, s) for s in seeds for a in ATTENTIONS
                  if s == seeds[0] or a in repeat_attentions]
     if "table3" in tables:
-        runs += [PlannedRun(run_name("dual_pool", e, seeds[0]), "dual_pool", e, seeds[0]) for e in EPSILONS]
+        runs += [PlannedRun(run_name("dual_pool", e, s), "dual_pool", e, s) for s in seeds for e in EPSILONS
+                 if s == seeds[0] or e in repeat_epsilons]
     return list(dict.fromkeys(runs))
 
 
@@ -184,34 +191,38 @@ def mean_of_finite(values: list[float]) -> float:
     return float(np.mean(finite)) if finite else float("nan")
 
 
+def over_seeds_row(runs_dir: Path, attention: str, epsilon: float, head: str, seeds: tuple[int, ...]) -> dict:
+    """One grid row averaged over the seeds whose run has finished: `seeds` (how many), Rank-1/5/10
+    and mAP (%), val_mAP, and the spreads (max - min) of Rank-1 and mAP over those seeds."""
+    frame = pd.DataFrame([metrics_row(runs_dir / run_name(attention, epsilon, s), head) for s in seeds])
+    return {"seeds": int(frame["mAP"].notna().sum()), **frame.mean().to_dict(),
+            "val_mAP": mean_of_finite([validation_map(runs_dir / run_name(attention, epsilon, s)) for s in seeds]),
+            "rank1_spread": frame["rank1"].max() - frame["rank1"].min(),
+            "mAP_spread": frame["mAP"].max() - frame["mAP"].min()}
+
+
 def build_tables(runs_dir: Path, seeds: tuple[int, ...], tables: tuple[str, ...] = TABLES
                  ) -> dict[str, pd.DataFrame]:
-    """The requested tables from the finished run folders (ours in %, the paper's beside)."""
+    """The requested tables from the finished run folders (ours in %, the paper's beside); Tables 1
+    and 3 average each row over its finished seeds."""
     rows: dict[str, list[dict]] = {}
     if "table1" in tables:
-        rows["table1"] = []
-        for attention in ATTENTIONS:
-            frame = pd.DataFrame([metrics_row(runs_dir / run_name(attention, 0.0, s), "fc") for s in seeds])
-            rows["table1"].append({  # means and spreads over the seeds whose run has finished
-                "attention": attention, "seeds": int(frame["mAP"].notna().sum()), **frame.mean().to_dict(),
-                "val_mAP": mean_of_finite([validation_map(runs_dir / run_name(attention, 0.0, s)) for s in seeds]),
-                "rank1_spread": frame["rank1"].max() - frame["rank1"].min(),
-                "mAP_spread": frame["mAP"].max() - frame["mAP"].min(),
-                "paper_rank1": paper.TABLE1[attention]["rank1"], "paper_mAP": paper.TABLE1[attention]["mAP"]})
+        rows["table1"] = [{"attention": attention, **over_seeds_row(runs_dir, attention, 0.0, "fc", seeds),
+                           "paper_rank1": paper.TABLE1[attention]["rank1"], "paper_mAP": paper.TABLE1[attention]["mAP"]}
+                          for attention in ATTENTIONS]
     if "table2" in tables:
         dual = runs_dir / run_name("dual_pool", 0.0, seeds[0])
         rows["table2"] = [{"head": head, **metrics_row(dual, head), "paper_rank1": paper.TABLE2[head]["rank1"],
                            "paper_mAP": paper.TABLE2[head]["mAP"]} for head in TABLE2_HEADS]
     if "table3" in tables:
-        rows["table3"] = [{"epsilon": epsilon,
-                           **metrics_row(runs_dir / run_name("dual_pool", epsilon, seeds[0]), "max"),
-                           "val_mAP": validation_map(runs_dir / run_name("dual_pool", epsilon, seeds[0])),
+        rows["table3"] = [{"epsilon": epsilon, **over_seeds_row(runs_dir, "dual_pool", epsilon, "max", seeds),
                            "paper_rank1": paper.TABLE3.get(epsilon, {}).get("rank1"),
                            "paper_mAP": paper.TABLE3.get(epsilon, {}).get("mAP")} for epsilon in EPSILONS]
     return {name: pd.DataFrame(table).round(2) for name, table in rows.items()}
 
 
 # The paper's pick in each table, compared with every other row of that table (first seed).
+SEEDED_TABLES = ("table1", "table3")  # the tables whose rows are trained once per seed
 PAPER_PICKS = {"table1": ("dual_pool", 0.0, "fc"), "table2": ("dual_pool", 0.0, "max"),
                "table3": ("dual_pool", 0.14, "max")}
 
@@ -249,14 +260,15 @@ def differences(runs_dir: Path, seed: int, tables: tuple[str, ...] = TABLES) -> 
                                        "resolved"]).round(2)
 
 
-def seed_differences(runs_dir: Path, seeds: tuple[int, ...]) -> pd.DataFrame:
-    """Table 1 over seeds: mAP of the paper's pick minus each other variant, in points, averaged over
-    the seeds where both runs finished, with a 95% t interval over those seeds (seed-to-seed
-    variation) and a 95% paired bootstrap interval over queries of the seed-averaged per-query AP;
-    `resolved` when both intervals exclude 0. Rows need at least two common seeds."""
-    pick = PAPER_PICKS["table1"]
+def seed_differences(runs_dir: Path, seeds: tuple[int, ...], tables: tuple[str, ...] = ("table1", "table3")
+                     ) -> pd.DataFrame:
+    """Tables 1 and 3 over seeds: mAP of each table's paper pick minus each other row, in points,
+    averaged over the seeds where both runs finished, with a 95% t interval over those seeds
+    (seed-to-seed variation) and a 95% paired bootstrap interval over queries of the seed-averaged
+    per-query AP; `resolved` when both intervals exclude 0. Rows need at least two common seeds."""
     rows = []
-    for variant in table_variants("table1"):
+    for table, variant in [(t, v) for t in tables if t in SEEDED_TABLES for v in table_variants(t)]:
+        pick = PAPER_PICKS[table]
         if variant == pick:
             continue
         pairs = [(runs_dir / run_name(pick[0], pick[1], s), runs_dir / run_name(variant[0], variant[1], s))
@@ -268,11 +280,11 @@ def seed_differences(runs_dir: Path, seeds: tuple[int, ...]) -> pd.DataFrame:
         theirs = np.stack([query_ap(b, variant[2]) for _, b in pairs])
         diff, seed_low, seed_high = seed_interval(100 * (np.nanmean(ours, axis=1) - np.nanmean(theirs, axis=1)))
         _, query_low, query_high = paired_bootstrap(ours.mean(axis=0), theirs.mean(axis=0))
-        rows.append({"paper_pick": describe(pick), "other": describe(variant), "seeds": len(pairs),
+        rows.append({"table": table, "paper_pick": describe(pick), "other": describe(variant), "seeds": len(pairs),
                      "mAP_diff": diff, "seed_ci_low": seed_low, "seed_ci_high": seed_high,
                      "query_ci_low": 100 * query_low, "query_ci_high": 100 * query_high,
                      "resolved": bool(min(seed_low, 100 * query_low) > 0 or max(seed_high, 100 * query_high) < 0)})
-    return pd.DataFrame(rows, columns=["paper_pick", "other", "seeds", "mAP_diff", "seed_ci_low", "seed_ci_high",
+    return pd.DataFrame(rows, columns=["table", "paper_pick", "other", "seeds", "mAP_diff", "seed_ci_low", "seed_ci_high",
                                        "query_ci_low", "query_ci_high", "resolved"]).round(2)
 
 
@@ -304,7 +316,7 @@ def summary_markdown(tables: dict[str, pd.DataFrame], scale: str, seeds: tuple[i
                      diffs: pd.DataFrame | None = None, fig9: pd.DataFrame | None = None,
                      over_seeds: pd.DataFrame | None = None) -> str:
     parts = [f"# Reproduction at scale `{scale}`", "",
-             f"Dataset: `{data}`; seeds {list(seeds)} (Table 1 averages them; spread = max − min). "
+             f"Dataset: `{data}`; seeds {list(seeds)} (Tables 1 and 3 average them; spread = max − min). "
              f"Ours in %, measured; `paper_*` columns are the paper's numbers on its private data, "
              "for reference only. `val_mAP`: the last epoch's mAP on the training identities held out for "
              "validation (layer4+max features), what a choice between rows is made by; the test columns "
@@ -320,7 +332,7 @@ def summary_markdown(tables: dict[str, pd.DataFrame], scale: str, seeds: tuple[i
                   "It shows how much a difference depends on the queries drawn, not on the training seed.",
                   "", markdown_table(diffs), ""]
     if over_seeds is not None and len(over_seeds):
-        parts += ["## Table 1 over seeds: the paper's pick against each other variant (mAP points)", "",
+        parts += ["## Over seeds: the paper's pick against each other row (mAP points)", "",
                   "Mean over the seeds where both finished; `seed_ci`: 95% t interval over those seeds "
                   "(training variation); `query_ci`: 95% paired bootstrap over queries of the seed-averaged AP "
                   "(`resolved`: both exclude 0).", "", markdown_table(over_seeds), ""]
@@ -339,11 +351,12 @@ def summary_markdown(tables: dict[str, pd.DataFrame], scale: str, seeds: tuple[i
 def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tuple[int, ...] = (0,),
               progress: bool = True, overrides: dict | None = None, command: str | None = None,
               tables: tuple[str, ...] = TABLES, train: bool = True,
-              repeat_attentions: tuple[str, ...] = ATTENTIONS) -> dict[str, pd.DataFrame]:
+              repeat_attentions: tuple[str, ...] = ATTENTIONS,
+              repeat_epsilons: tuple[float, ...] = EPSILONS) -> dict[str, pd.DataFrame]:
     """Run (or continue) the runs `tables` need, write those tables and the summary; returns them.
 
-    Table 1's seeds after the first train only `repeat_attentions` (the paper's pick and its rivals
-    when machine time is short). `command` is recorded in reproduce.json. The summary lists every
+    The seeds after the first train only Table 1's `repeat_attentions` and Table 3's
+    `repeat_epsilons` (the paper's pick and its rivals when machine time is short). `command` is recorded in reproduce.json. The summary lists every
     table CSV present in `out`.
     `train=False` writes the tables from the runs that have finished and trains nothing.
     """
@@ -351,7 +364,7 @@ def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tupl
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     data, out, seeds = Path(data), Path(out), tuple(seeds)
     runs_dir = out / "runs"
-    planned = plan_grid(seeds, tables, tuple(repeat_attentions))
+    planned = plan_grid(seeds, tables, tuple(repeat_attentions), tuple(repeat_epsilons))
     bar = tqdm(planned if train else [], desc="reproduce", unit="run", disable=not progress)
     for run in bar:
         bar.set_postfix_str(run.name)
@@ -365,8 +378,8 @@ def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tupl
     on_disk = {name: pd.read_csv(out / f"{name}.csv") for name in TABLES if (out / f"{name}.csv").is_file()}
     diffs = differences(runs_dir, seeds[0], tuple(on_disk))
     write_text(out / "differences.csv", diffs.to_csv(index=False))
-    over_seeds = seed_differences(runs_dir, seeds) if "table1" in tables else None
-    if over_seeds is not None and len(over_seeds):
+    over_seeds = seed_differences(runs_dir, seeds, tuple(on_disk))
+    if len(over_seeds):
         write_text(out / "seed_differences.csv", over_seeds.to_csv(index=False))
     fig9 = fig9_table(runs_dir, seeds[0], measure=train, progress=progress) if "table1" in tables else None
     if fig9 is not None:

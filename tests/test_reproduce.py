@@ -13,8 +13,8 @@ from tests.conftest import TINY_SIZE
 def test_grid_plan():
     names = [run.name for run in plan_grid((0, 1))]
     assert [r.name for r in plan_grid((0,), ("table2",))] == ["dual_pool-eps0-seed0"]
-    assert len(names) == 10 + 4 and len(set(names)) == len(names)
-    assert "dual_pool-eps0.14-seed0" in names and "cbam-eps0-seed1" in names
+    assert len(names) == 2 * (5 + 4) and len(set(names)) == len(names)  # per seed: 5 variants, 4 more epsilons
+    assert {"dual_pool-eps0.14-seed0", "dual_pool-eps0.14-seed1", "cbam-eps0-seed1"} <= set(names)
 
 
 def test_later_seeds_may_repeat_only_some_variants():
@@ -23,6 +23,18 @@ def test_later_seeds_may_repeat_only_some_variants():
     import pytest
     with pytest.raises(ValueError, match="unknown attentions"):
         plan_grid((0, 1), ("table1",), ("resnet",))
+
+
+def test_later_seeds_may_repeat_only_some_epsilons():
+    """Table 3 over seeds: the first seed trains all five epsilons, later ones the chosen ones; its
+    epsilon 0 is Table 1's dual_pool run, planned once."""
+    names = [run.name for run in plan_grid((0, 1, 2), ("table1", "table3"), ("dual_pool",), (0.0, 0.14))]
+    assert len(names) == len(set(names)) == 5 + 4 + 2 + 2
+    assert {"dual_pool-eps0.14-seed2", "dual_pool-eps0-seed1"} <= set(names)
+    assert "dual_pool-eps0.12-seed1" not in names
+    import pytest
+    with pytest.raises(ValueError, match="unknown epsilons"):
+        plan_grid((0, 1), ("table3",), repeat_epsilons=(0.2,))
 
 
 def test_seed_interval_is_a_student_t_interval():
@@ -45,13 +57,33 @@ def test_seed_differences_average_the_seeds_of_both_variants(tmp_path, monkeypat
     monkeypatch.setattr(reproduce, "is_complete", lambda run_dir: run_dir.name in ap)
     monkeypatch.setattr(reproduce, "query_ap", lambda run_dir, head: ap[run_dir.name])
     table = reproduce.seed_differences(tmp_path, (0, 1, 2))
-    assert table["other"].tolist() == ["se eps=0 fc"]
+    assert table["other"].tolist() == ["se eps=0 fc"] and table["table"].tolist() == ["table1"]
     row = table.iloc[0]
     assert row["seeds"] == 3 and abs(row["mAP_diff"] - 100 * 0.4 / 3) < 0.01
     assert row["seed_ci_low"] < row["mAP_diff"] < row["seed_ci_high"]
     assert row["query_ci_low"] == row["query_ci_high"] == row["mAP_diff"]  # the same gain on every query
     # 10, 20 and 10 points: sd 5.8, t interval from -1.0 to 27.7 -> the seeds leave it unresolved
     assert row["seed_ci_low"] < 0 and not row["resolved"]
+
+
+def test_seed_differences_cover_table3_rows_with_common_seeds(tmp_path, monkeypatch):
+    """Table 3's pick (eps 0.14, max head) against each epsilon over the seeds both have finished:
+    eps 0 (Table 1's dual_pool runs, seeds 0-2) and 0.12 share seeds 0 and 1 with it, 0.13 one seed only."""
+    import numpy as np
+
+    import shoekit.reproduce as reproduce
+    base = np.array([0.2, 0.4])
+    ap = {"dual_pool-eps0.14-seed0": base + 0.1, "dual_pool-eps0.14-seed1": base + 0.1,
+          "dual_pool-eps0-seed0": base, "dual_pool-eps0-seed1": base, "dual_pool-eps0-seed2": base,
+          "dual_pool-eps0.12-seed0": base + 0.2, "dual_pool-eps0.12-seed1": base + 0.2,
+          "dual_pool-eps0.13-seed0": base}
+    monkeypatch.setattr(reproduce, "is_complete", lambda run_dir: run_dir.name in ap)
+    monkeypatch.setattr(reproduce, "query_ap", lambda run_dir, head: ap[run_dir.name])
+    table = reproduce.seed_differences(tmp_path, (0, 1, 2), ("table3",)).set_index("other")
+    assert list(table.index) == ["dual_pool eps=0 max", "dual_pool eps=0.12 max"]
+    assert (table["table"] == "table3").all() and (table["seeds"] == 2).all()
+    assert table.loc["dual_pool eps=0 max", "mAP_diff"] == 10.0 and table.loc["dual_pool eps=0.12 max", "mAP_diff"] == -10.0
+    assert reproduce.seed_differences(tmp_path, (0, 1, 2), ("table2",)).empty  # one model: no seeds to compare
 
 
 def test_best_row_ignores_unfinished_runs():

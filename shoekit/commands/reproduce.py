@@ -6,7 +6,7 @@ import argparse
 import shlex
 from pathlib import Path
 
-from shoekit.choices import ATTENTIONS, SCALES, TABLES
+from shoekit.choices import ATTENTIONS, EPSILONS, SCALES, TABLES
 
 
 def add_grid_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,10 +52,13 @@ def register(subparsers) -> None:
         "several seeds, seed_differences.csv (intervals over seeds and over queries).")
     add_grid_arguments(parser)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0],
-                        help="seeds for Table 1; Tables 2 and 3 use the first (default: %(default)s)")
+                        help="seeds for Tables 1 and 3; Table 2 uses the first (default: %(default)s)")
     parser.add_argument("--repeat-attentions", nargs="+", choices=ATTENTIONS, default=list(ATTENTIONS),
                         metavar="ATTENTION", help="the Table 1 variants trained for the seeds after the first "
                         f"(choose from {', '.join(ATTENTIONS)}; default: all five)")
+    parser.add_argument("--repeat-epsilons", nargs="+", type=float, choices=EPSILONS, default=list(EPSILONS),
+                        metavar="EPSILON", help="the Table 3 label smoothings trained for the seeds after the "
+                        f"first (choose from {', '.join(f'{e:g}' for e in EPSILONS)}; default: all five)")
     parser.add_argument("--tables", nargs="+", choices=TABLES, default=list(TABLES),
                         help="which tables to run (default: all three)")
     parser.add_argument("--no-train", action="store_true",
@@ -68,11 +71,13 @@ def run(args: argparse.Namespace) -> int:
     from shoekit.reproduce import best_finished, reproduce
 
     command = grid_command("reproduce", args, "--seeds", *map(str, args.seeds),
-                           "--repeat-attentions", *args.repeat_attentions, "--tables", *args.tables,
+                           "--repeat-attentions", *args.repeat_attentions,
+                           "--repeat-epsilons", *(f"{e:g}" for e in args.repeat_epsilons), "--tables", *args.tables,
                            *(["--no-train"] if args.no_train else []))
     tables = reproduce(args.data, args.out, args.scale, tuple(args.seeds), progress=not args.no_progress,
                        overrides=grid_overrides(args), command=command, tables=tuple(args.tables),
-                       train=not args.no_train, repeat_attentions=tuple(args.repeat_attentions))
+                       train=not args.no_train, repeat_attentions=tuple(args.repeat_attentions),
+                       repeat_epsilons=tuple(args.repeat_epsilons))
     lines = {"table1": "best attention {attention} (FC, mAP {mAP:.2f}%)",
              "table2": "best head {head} (mAP {mAP:.2f}%)", "table3": "best epsilon {epsilon:g} (mAP {mAP:.2f}%)"}
     best = {name: best_finished(frame) for name, frame in tables.items()}
