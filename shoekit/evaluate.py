@@ -4,9 +4,10 @@
 `rank_head` (pure: features in, rankings and metrics out) and saves each head with `save_head`
 as `RUN/eval/NAME/` (the files are `shoekit.runs`'s: metrics.json, cmc.csv, rankings.npz,
 features.npz), merges its rows into `RUN/eval/metrics.csv` and sets
-`metrics.json["eval"][NAME]`. NAME is the head (`max`), or with post-processing
-(`shoekit.rerank`) the head plus `+qeK` for average query expansion over the top K gallery
-crops and `+rr` for k-reciprocal re-ranking (`max+qe5`, `max+rr`, `max+qe5+rr`), so plain
+`metrics.json["eval"][NAME]`. NAME is the head (`max`), or with test-time flipping and
+post-processing (`shoekit.rerank`) the head plus `+flip` for features averaged with the mirror
+image's, `+qeK` for average query expansion over the top K gallery crops and `+rr` for
+k-reciprocal re-ranking (`max+flip`, `max+qe5`, `max+rr`, `max+flip+qe5+rr`), so plain
 results are kept. Re-ranking needs exact ranking; its top_distances are the re-ranked
 distances, not `metric`.
 
@@ -66,9 +67,34 @@ def extract_features(model: AttentionResNet50, dataset, heads, batch_size: int =
             for head, chunks in outputs.items()}
 
 
-def eval_name(head: str, query_expansion: int = 0, rerank: bool = False) -> str:
-    """Folder and metrics key of an evaluation: `max`, `max+qe5`, `max+rr`, `max+qe5+rr`."""
-    return head + (f"+qe{query_expansion}" if query_expansion else "") + ("+rr" if rerank else "")
+def eval_name(head: str, query_expansion: int = 0, rerank: bool = False, flip: bool = False) -> str:
+    """Folder and metrics key of an evaluation: `max`, `max+flip`, `max+qe5`, `max+rr`, `max+flip+qe5+rr`."""
+    return (head + ("+flip" if flip else "") + (f"+qe{query_expansion}" if query_expansion else "")
+            + ("+rr" if rerank else ""))
+
+
+class MirroredCrops(torch.utils.data.Dataset):
+    """`dataset`'s items `(image (3, H, W), label, index)` with each image mirrored left to right."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        image, label, position = self.dataset[index]
+        return image.flip(-1), label, position
+
+
+def flip_averaged(extract):
+    """`extract` (dataset -> {head: (N, D) features}) made to return, per crop, the sum of its
+    L2-normalised features and those of its mirror image (fast-reid's test-time flip): the
+    direction of the mean of the two, which every ranking normalises again."""
+    def extract_both(dataset) -> dict[str, np.ndarray]:
+        plain, mirrored = extract(dataset), extract(MirroredCrops(dataset))
+        return {head: l2_normalize(plain[head]) + l2_normalize(mirrored[head]) for head in plain}
+    return extract_both
 
 
 def uses_exact_ranking(index: IndexSettings | None, num_gallery: int) -> bool:
@@ -101,7 +127,8 @@ class EvaluationOptions:
     `device`: "auto", "cpu", "cuda", ...; `backend` "torch" or "onnx" (`onnx_models`: ONNX files
     instead of RUN/export/HEAD.onnx); `index`: None ranks exactly whatever the size, else galleries
     of `index.exact_threshold` items or more are ranked by a faiss index to `index_depth`;
-    `query_expansion` K > 0: average query expansion over the top K gallery crops; `rerank`:
+    `flip`: every crop's features averaged with its left-right mirror image's (twice the extraction
+    time); `query_expansion` K > 0: average query expansion over the top K gallery crops; `rerank`:
     k-reciprocal re-ranking (exact ranking only); `compile`: extract with `torch.compile`;
     `overwrite`: replace an evaluation of the same name made on other data.
     """
@@ -118,6 +145,7 @@ class EvaluationOptions:
     onnx_models: tuple = ()
     index: IndexSettings | None = field(default_factory=IndexSettings)
     index_depth: int = 1000
+    flip: bool = False
     rerank: bool = False
     query_expansion: int = 0
     compile: bool = False
@@ -125,7 +153,7 @@ class EvaluationOptions:
 
     def name(self, head: str) -> str:
         """The evaluation's folder and metrics key for `head` (see `eval_name`)."""
-        return eval_name(head, self.query_expansion, self.rerank)
+        return eval_name(head, self.query_expansion, self.rerank, self.flip)
 
 
 @dataclass(frozen=True)
@@ -186,7 +214,7 @@ def rank_head(query_feats: np.ndarray, gallery_feats: np.ndarray, query_ids, gal
                                             "num_valid_queries", "num_invalid_queries")}
     summary.update(metric=options.metric, feature_dim=int(query_feats.shape[1]),
                    num_gallery=int(num_gallery), same_camera_junk=options.same_camera_junk,
-                   query_expansion=int(options.query_expansion), rerank=bool(options.rerank), **ranking)
+                   flip=bool(options.flip), query_expansion=int(options.query_expansion), rerank=bool(options.rerank), **ranking)
     return HeadRanking(query_features=query_feats, gallery_features=gallery_feats, top_indices=top,
                        top_distances=top_distances, ap=result["ap"], cmc=result["cmc"], summary=summary)
 
@@ -284,6 +312,8 @@ def evaluate_run(run_dir: str | Path, options: EvaluationOptions | None = None, 
     context = init_distributed(options.device)
     use_bf16 = options.backend == "torch" and options.bf16 and bf16_supported(context.device)
     heads, extract = feature_extraction(run, options, context.device, use_bf16, options.progress and context.is_main)
+    if options.flip:
+        extract = flip_averaged(extract)
     data_hash = manifest_hash(data)
     if not options.overwrite:
         for head in heads:

@@ -1,10 +1,12 @@
-"""Evaluation post-processing: k-reciprocal re-ranking, average query expansion, `evaluate --rerank`."""
+"""Evaluation post-processing: k-reciprocal re-ranking, average query expansion, test-time flip,
+`evaluate --rerank`."""
 
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from shoekit.catalog import discover_runs
 from shoekit.cli import main
@@ -200,3 +202,41 @@ def test_evaluate_command_with_rerank(run_copy, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", str(run_copy), "--query-expansion", "-1"])
     assert exit_info.value.code == 2
+
+
+def test_flip_averaged_features_are_those_of_the_crop_and_its_mirror():
+    """A fake extractor whose feature is the image's first pixel row, left to right: flipping
+    reverses it, and the flip-averaged feature is the same for a crop and for its mirror image."""
+    from shoekit.evaluate import MirroredCrops, flip_averaged
+
+    images = torch.rand(4, 3, 2, 5)
+    crops = [(image, 0, index) for index, image in enumerate(images)]
+
+    def first_rows(dataset):
+        return {"max": np.stack([np.asarray(dataset[i][0][0, 0]) for i in range(len(dataset))])}
+
+    rows = images[:, 0, 0].numpy()
+    np.testing.assert_allclose(first_rows(MirroredCrops(crops))["max"], rows[:, ::-1])
+    averaged = flip_averaged(first_rows)(crops)["max"]
+    np.testing.assert_allclose(averaged, l2_normalize(rows) + l2_normalize(rows[:, ::-1]), atol=1e-6)
+    np.testing.assert_allclose(flip_averaged(first_rows)(MirroredCrops(crops))["max"], averaged, atol=1e-6)
+
+
+def test_evaluate_run_with_flip_keeps_the_plain_results(run_copy):
+    plain = json.loads((run_copy / "metrics.json").read_text())["eval"]["max"]
+    results = evaluate_run(run_copy, heads=("max",), batch_size=16, progress=False, flip=True, query_expansion=2)
+    assert list(results) == ["max+flip+qe2"]
+    metrics = json.loads((run_copy / "eval" / "max+flip+qe2" / "metrics.json").read_text())
+    assert metrics["flip"] is True and metrics["query_expansion"] == 2 and 0 < metrics["mAP"] <= 1
+    all_metrics = json.loads((run_copy / "metrics.json").read_text())["eval"]
+    assert all_metrics["max"] == plain and plain["flip"] is False
+    saved = np.load(run_copy / "eval" / "max+flip+qe2" / "features.npz")
+    assert not np.allclose(saved["gallery"], np.load(run_copy / "eval" / "max" / "features.npz")["gallery"], atol=1e-3)
+    assert "max" in discover_runs(run_copy.parent).runs[0].heads  # the workbench lists plain heads only
+    assert "max+flip+qe2" not in discover_runs(run_copy.parent).runs[0].heads
+
+
+def test_evaluate_command_with_flip(run_copy, capsys):
+    assert main(["evaluate", str(run_copy), "--head", "fc", "--flip", "--no-progress"]) == 0
+    assert "best head fc+flip" in capsys.readouterr().out
+    assert json.loads((run_copy / "eval" / "fc+flip" / "metrics.json").read_text())["flip"] is True

@@ -14,8 +14,9 @@ def register(subparsers) -> None:
         description="Extract L2-normalised features of split 'query' and of 'gallery' + 'distractor' "
         "crops, rank by distance and compute CMC, Rank-1/5/10 and mAP for each feature head. Writes "
         "RUN/eval/HEAD/{metrics.json,cmc.csv,rankings.npz,features.npz}, RUN/eval/metrics.csv and "
-        "updates RUN/metrics.json. With --query-expansion K and/or --rerank the results go to "
-        "RUN/eval/HEAD+qeK, HEAD+rr or HEAD+qeK+rr (e.g. max+qe5+rr) instead, next to the plain ones.")
+        "updates RUN/metrics.json. With --flip, --query-expansion K and/or --rerank the results go to "
+        "RUN/eval/HEAD+flip, HEAD+qeK, HEAD+rr or a combination (e.g. max+flip+qe5+rr) instead, next to "
+        "the plain ones.")
     parser.add_argument("run", metavar="RUN", help="run folder made by shoekit train")
     parser.add_argument("--head", action="append", choices=HEADS, dest="heads",
                         help="feature head; repeat for several (default: all of fc, avg, max, maxavg; with "
@@ -46,6 +47,9 @@ def register(subparsers) -> None:
                         help="ranking depth when an index ranks (--index flat/ivfpq/hnsw, or auto with "
                         "a gallery of --exact-threshold crops or more); positives beyond it count as "
                         "misses and are reported (default: %(default)s)")
+    parser.add_argument("--flip", action="store_true",
+                        help="test-time flip: average each crop's normalised features with those of its "
+                        "left-right mirror image (twice the extraction time). Results go to RUN/eval/HEAD+flip")
     parser.add_argument("--query-expansion", type=non_negative_int, default=0, metavar="K",
                         help="average query expansion: replace each query by the normalised mean of itself "
                         "and its K most similar gallery crops before ranking; 0 = off. Results go to "
@@ -89,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
                            same_camera_junk=args.same_camera_junk, device=args.device,
                            progress=not args.no_progress, backend=args.backend, onnx_models=args.onnx_models,
                            index=index_settings(args), index_depth=args.index_depth,
-                           rerank=args.rerank, query_expansion=args.query_expansion, compile=args.compile,
+                           flip=args.flip, rerank=args.rerank, query_expansion=args.query_expansion,
+                           compile=args.compile,
                            overwrite=args.overwrite)
     if is_main_process():
         print_results(args.run, results)
