@@ -154,13 +154,15 @@ def show_committed_results() -> None:
 
 ABLATION_HELP = ("Each row adds one training or evaluation trick to the row named in 'base', starting from "
                  "the paper's best recipe; gain_low to gain_high is the 95% bootstrap interval of the mAP gain "
-                 "over the paper row. All runs saw the same images for the same number of epochs (shoekit ablate).")
+                 "over the paper row; val_mAP, on training types held out for validation, is what the verdict "
+                 "is chosen by. All runs saw the same images for the same number of epochs (shoekit ablate).")
 
 
 def show_ablation() -> None:
     """The recipe ablation tables found near the runs folder or under results/, if any."""
     import plotly.express as px
 
+    from shoekit.ablation import chosen_row
     from shoekit.compare import find_ablations, read_ablation
 
     tables = find_ablations(state.runs_root(), state.results_root())
@@ -174,7 +176,10 @@ def show_ablation() -> None:
     st.plotly_chart(figure, key="compare_ablation_chart")
     st.dataframe(table, hide_index=True, column_order=(
         "name", "base", "change", "recipe", "evaluation", "rank1", "rank5", "rank10", "mAP", "mAP_gain", "gain_low", "gain_high",
-        "train_seconds"))
+        "val_mAP", "train_seconds"))
+    chosen, chosen_by = chosen_row(table)
+    if chosen is not None:
+        st.markdown(f"Chosen {chosen_by}: **{chosen['name']}** (test mAP {chosen['mAP']:.2f}%)")
     st.caption(f"{ABLATION_HELP} Source: {tables[label]}")
 
 
