@@ -214,7 +214,8 @@ def rank_head(query_feats: np.ndarray, gallery_feats: np.ndarray, query_ids, gal
                                             "num_valid_queries", "num_invalid_queries")}
     summary.update(metric=options.metric, feature_dim=int(query_feats.shape[1]),
                    num_gallery=int(num_gallery), same_camera_junk=options.same_camera_junk,
-                   flip=bool(options.flip), query_expansion=int(options.query_expansion), rerank=bool(options.rerank), **ranking)
+                   flip=bool(options.flip), query_expansion=int(options.query_expansion),
+                   rerank=bool(options.rerank), **ranking)
     return HeadRanking(query_features=query_feats, gallery_features=gallery_feats, top_indices=top,
                        top_distances=top_distances, ap=result["ap"], cmc=result["cmc"], summary=summary)
 

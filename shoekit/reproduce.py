@@ -15,9 +15,9 @@ partly trained one resumes, so the grid continues after a kill. Writes OUT/table
 table2.csv, table3.csv, summary.md (ours beside the paper's numbers), reproduce.json
 (command, scale, seeds, durations, machine), train_logs.csv (every run's learning curve) and
 differences.csv (each table's paper pick minus every other row, mAP points, with a 95% paired
-bootstrap interval over queries), seed_differences.csv (Tables 1 and 3 where rows have two or more
-seeds: the same difference averaged over seeds, with intervals over seeds and over queries), fig9.csv, and the
-per-run files that let notebooks draw the figures without the run folders
+bootstrap interval over queries), seed_differences.csv (Tables 1 and 3 where rows have two or
+more seeds: the same difference averaged over seeds, with intervals over seeds and over queries),
+fig9.csv, and the per-run files that let notebooks draw the figures without the run folders
 (`shoekit.results_folder`: curves.csv, query_ap.csv, scores.csv, thresholds.csv).
 """
 
@@ -221,8 +221,8 @@ def build_tables(runs_dir: Path, seeds: tuple[int, ...], tables: tuple[str, ...]
     return {name: pd.DataFrame(table).round(2) for name, table in rows.items()}
 
 
-# The paper's pick in each table, compared with every other row of that table (first seed).
 SEEDED_TABLES = ("table1", "table3")  # the tables whose rows are trained once per seed
+# The paper's pick in each table, compared with every other row of that table (first seed).
 PAPER_PICKS = {"table1": ("dual_pool", 0.0, "fc"), "table2": ("dual_pool", 0.0, "max"),
                "table3": ("dual_pool", 0.14, "max")}
 
@@ -284,8 +284,8 @@ def seed_differences(runs_dir: Path, seeds: tuple[int, ...], tables: tuple[str, 
                      "mAP_diff": diff, "seed_ci_low": seed_low, "seed_ci_high": seed_high,
                      "query_ci_low": 100 * query_low, "query_ci_high": 100 * query_high,
                      "resolved": bool(min(seed_low, 100 * query_low) > 0 or max(seed_high, 100 * query_high) < 0)})
-    return pd.DataFrame(rows, columns=["table", "paper_pick", "other", "seeds", "mAP_diff", "seed_ci_low", "seed_ci_high",
-                                       "query_ci_low", "query_ci_high", "resolved"]).round(2)
+    return pd.DataFrame(rows, columns=["table", "paper_pick", "other", "seeds", "mAP_diff", "seed_ci_low",
+                                       "seed_ci_high", "query_ci_low", "query_ci_high", "resolved"]).round(2)
 
 
 def describe(variant: tuple[str, float, str]) -> str:
@@ -356,8 +356,8 @@ def reproduce(data: str | Path, out: str | Path, scale: str = "cpu", seeds: tupl
     """Run (or continue) the runs `tables` need, write those tables and the summary; returns them.
 
     The seeds after the first train only Table 1's `repeat_attentions` and Table 3's
-    `repeat_epsilons` (the paper's pick and its rivals when machine time is short). `command` is recorded in reproduce.json. The summary lists every
-    table CSV present in `out`.
+    `repeat_epsilons` (the paper's pick and its rivals when machine time is short). `command` is
+    recorded in reproduce.json. The summary lists every table CSV present in `out`.
     `train=False` writes the tables from the runs that have finished and trains nothing.
     """
     if scale not in SCALES:

@@ -82,7 +82,8 @@ def test_seed_differences_cover_table3_rows_with_common_seeds(tmp_path, monkeypa
     table = reproduce.seed_differences(tmp_path, (0, 1, 2), ("table3",)).set_index("other")
     assert list(table.index) == ["dual_pool eps=0 max", "dual_pool eps=0.12 max"]
     assert (table["table"] == "table3").all() and (table["seeds"] == 2).all()
-    assert table.loc["dual_pool eps=0 max", "mAP_diff"] == 10.0 and table.loc["dual_pool eps=0.12 max", "mAP_diff"] == -10.0
+    assert table.loc["dual_pool eps=0 max", "mAP_diff"] == 10.0
+    assert table.loc["dual_pool eps=0.12 max", "mAP_diff"] == -10.0
     assert reproduce.seed_differences(tmp_path, (0, 1, 2), ("table2",)).empty  # one model: no seeds to compare
 
 
