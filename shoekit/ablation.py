@@ -97,18 +97,38 @@ def alone_run_dir(out: Path, step: Step, seed: int) -> Path:
     return Path(out) / "runs" / f"ablation{step.name.replace(' +', '-').replace('+', '-')}-seed{seed}"
 
 
-def recipe_config(settings: dict, data: Path, scale: str, seed: int, overrides: dict) -> TrainConfig:
-    """The run's TrainConfig: `settings` at the scale's training size, labelled with its preset."""
+def recipe_config(settings: dict, head: str, data: Path, scale: str, seed: int, overrides: dict) -> TrainConfig:
+    """The run's TrainConfig: `settings` at the scale's training size, labelled with its preset,
+    its validation scored with the row's retrieval `head`."""
     return TrainConfig.from_recipe(TrainConfig.recipe_of(settings), **{
-        **settings, "data": str(data), "seed": seed, **SCALES[scale], **overrides})
+        **settings, "data": str(data), "seed": seed, "val_head": head, **SCALES[scale], **overrides})
 
 
 def step_config(index: int, data: Path, scale: str, seed: int, overrides: dict) -> TrainConfig:
-    return recipe_config(cumulative_settings(index), data, scale, seed, overrides)
+    return recipe_config(cumulative_settings(index), TRAINING_STEPS[index].head, data, scale, seed, overrides)
 
 
 def alone_config(step: Step, data: Path, scale: str, seed: int, overrides: dict) -> TrainConfig:
-    return recipe_config(alone_settings(step), data, scale, seed, overrides)
+    return recipe_config(alone_settings(step), step.head, data, scale, seed, overrides)
+
+
+def head_validation_map(run_dir: Path, head: str) -> float:
+    """The finished run's validation mAP (%) with `head`'s features: its last epoch's (train_log)
+    when training scored that head, else its final weights scored now on the same held-out
+    identities (runs trained before the row's head was their `val_head`); NaN without them."""
+    import torch
+
+    from shoekit.data.training_sets import validation_set
+    from shoekit.precision import bf16_supported
+    from shoekit.runs import load_run, read_config
+    from shoekit.validation import score_validation
+
+    config = read_config(run_dir)
+    if config.val_head == head or not config.val_identities:
+        return validation_map(run_dir)
+    run, cpu = load_run(run_dir), torch.device("cpu")
+    scores = score_validation(run.model, validation_set(config), head, cpu, config.bf16 and bf16_supported(cpu))
+    return 100 * scores["val_mAP"]
 
 
 def evaluation_row(run_dir: Path, step: Step, index: int, base: str, recipe: str, complete: bool = True) -> dict:
@@ -129,7 +149,7 @@ def evaluation_row(run_dir: Path, step: Step, index: int, base: str, recipe: str
     values = evaluated[name]
     trained_row = step.query_expansion == 0 and not step.rerank  # evaluation-only rows have no validation
     return {**row, **{key: round(100 * values[key], 2) for key in ("rank1", "rank5", "rank10", "mAP")},
-            "val_mAP": round(validation_map(run_dir), 2) if trained_row else float("nan"),
+            "val_mAP": round(head_validation_map(run_dir, step.head), 2) if trained_row else float("nan"),
             "train_seconds": round(metrics["train"]["train_seconds"], 1), "run": run_dir.name}
 
 
@@ -203,8 +223,9 @@ def ablate(data: str | Path, out: str | Path, scale: str = "cpu", seed: int = 0,
         "names the preset a row's run is (`shoekit train --recipe`). Rank-k and mAP in %, measured; "
         "mAP_gain in points against the paper row, with its 95% paired bootstrap interval over queries "
         "(gain_low to gain_high: how much the gain depends on which queries were drawn, not on the "
-        "training seed). `val_mAP`: each training row's last-epoch mAP on the training identities held "
-        "out for validation, which a verdict is made by; the test columns only report. All runs train "
+        "training seed). `val_mAP`: each training row's final mAP on the training identities held "
+        "out for validation, with the row's own `evaluation` head, which a verdict is made by; the test "
+        "columns only report. All runs train "
         "for the same epochs on the same images; train_seconds shows what each costs.", "",
         f"Chosen {chosen_by}: {'no finished row yet' if chosen is None else chosen['name']}.", "",
         markdown_table(table), ""]))

@@ -19,6 +19,7 @@ def test_the_steps_add_up_to_the_presets(tmp_path):
     assert step_run_dir(tmp_path, 0, 3) == run_dir_of(tmp_path, "dual_pool", 0.14, 3)  # shared with the grid
     strong = step_config(len(TRAINING_STEPS) - 1, tmp_path, "cpu", 0, {})
     assert strong.recipe == "bag_of_tricks" and strong.epochs == SCALES["cpu"]["epochs"] and strong.last_stride == 1
+    assert strong.val_head == "bnneck" and step_config(0, tmp_path, "cpu", 0, {}).val_head == "max"  # the rows' heads
 
 
 def test_summary_skips_unfinished_rows():
@@ -85,3 +86,27 @@ def test_ablate_smoke_writes_the_table_and_resumes(tiny_dataset, tmp_path, capsy
         config = json.loads((out / "runs" / table.set_index("name").loc[name, "run"] / "config.json").read_text())
         assert config["neck"] == "bnneck" and {key: config[key] for key in settings} == settings
     assert "| +last_stride1 |" in (out / "ablation.md").read_text()
+
+
+def test_a_row_is_validated_with_its_own_head(tiny_dataset, tmp_path):
+    """A run whose training scored validation with `max` is scored with the row's head (`fc`)
+    from its final weights, on the same held-out identities; its own head reads train_log."""
+    import torch
+
+    from shoekit.ablation import head_validation_map
+    from shoekit.config import TrainConfig
+    from shoekit.data.training_sets import validation_set
+    from shoekit.evaluate import evaluate_run
+    from shoekit.runs import load_run
+    from shoekit.train import train
+    from shoekit.validation import score_validation
+
+    config = TrainConfig(data=str(tiny_dataset), image_size=TINY_SIZE, epochs=1, batch_size=8, warmup_steps=2,
+                         num_workers=0, val_identities=2, val_head="max", bf16=False)
+    train(config, tmp_path / "run", progress=False)
+    evaluate_run(tmp_path / "run", batch_size=16, bf16=False, progress=False)
+    logged = pd.read_csv(tmp_path / "run" / "train_log.csv")["val_mAP"].iloc[-1]
+    assert head_validation_map(tmp_path / "run", "max") == pytest.approx(100 * logged)
+    run = load_run(tmp_path / "run")
+    expected = score_validation(run.model, validation_set(run.config), "fc", torch.device("cpu"), False)["val_mAP"]
+    assert head_validation_map(tmp_path / "run", "fc") == pytest.approx(100 * expected)
