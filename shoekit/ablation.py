@@ -112,25 +112,6 @@ def alone_config(step: Step, data: Path, scale: str, seed: int, overrides: dict)
     return recipe_config(alone_settings(step), step.head, data, scale, seed, overrides)
 
 
-def head_validation_map(run_dir: Path, head: str) -> float:
-    """The finished run's validation mAP (%) with `head`'s features: its last epoch's (train_log)
-    when training scored that head, else its final weights scored now on the same held-out
-    identities (runs trained before the row's head was their `val_head`); NaN without them."""
-    import torch
-
-    from shoekit.data.training_sets import validation_set
-    from shoekit.precision import bf16_supported
-    from shoekit.runs import load_run, read_config
-    from shoekit.validation import score_validation
-
-    config = read_config(run_dir)
-    if config.val_head == head or not config.val_identities:
-        return validation_map(run_dir)
-    run, cpu = load_run(run_dir), torch.device("cpu")
-    scores = score_validation(run.model, validation_set(config), head, cpu, config.bf16 and bf16_supported(cpu))
-    return 100 * scores["val_mAP"]
-
-
 def evaluation_row(run_dir: Path, step: Step, index: int, base: str, recipe: str, complete: bool = True) -> dict:
     """The table row of `step` on `run_dir` (evaluated now if needed); NaN metrics if not `complete`.
     `base`: the name of the row it changes; `recipe`: the run's preset ("custom" if none)."""
@@ -149,7 +130,7 @@ def evaluation_row(run_dir: Path, step: Step, index: int, base: str, recipe: str
     values = evaluated[name]
     trained_row = step.query_expansion == 0 and not step.rerank  # evaluation-only rows have no validation
     return {**row, **{key: round(100 * values[key], 2) for key in ("rank1", "rank5", "rank10", "mAP")},
-            "val_mAP": round(head_validation_map(run_dir, step.head), 2) if trained_row else float("nan"),
+            "val_mAP": round(validation_map(run_dir, step.head), 2) if trained_row else float("nan"),
             "train_seconds": round(metrics["train"]["train_seconds"], 1), "run": run_dir.name}
 
 

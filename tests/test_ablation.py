@@ -93,10 +93,10 @@ def test_a_row_is_validated_with_its_own_head(tiny_dataset, tmp_path):
     from its final weights, on the same held-out identities; its own head reads train_log."""
     import torch
 
-    from shoekit.ablation import head_validation_map
     from shoekit.config import TrainConfig
     from shoekit.data.training_sets import validation_set
     from shoekit.evaluate import evaluate_run
+    from shoekit.reproduce import validation_map
     from shoekit.runs import load_run
     from shoekit.train import train
     from shoekit.validation import score_validation
@@ -106,7 +106,7 @@ def test_a_row_is_validated_with_its_own_head(tiny_dataset, tmp_path):
     train(config, tmp_path / "run", progress=False)
     evaluate_run(tmp_path / "run", batch_size=16, bf16=False, progress=False)
     logged = pd.read_csv(tmp_path / "run" / "train_log.csv")["val_mAP"].iloc[-1]
-    assert head_validation_map(tmp_path / "run", "max") == pytest.approx(100 * logged)
+    assert validation_map(tmp_path / "run", "max") == pytest.approx(100 * logged)
     run = load_run(tmp_path / "run")
     expected = score_validation(run.model, validation_set(run.config), "fc", torch.device("cpu"), False)["val_mAP"]
-    assert head_validation_map(tmp_path / "run", "fc") == pytest.approx(100 * expected)
+    assert validation_map(tmp_path / "run", "fc") == pytest.approx(100 * expected)
