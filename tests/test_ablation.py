@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from shoekit.ablation import ALONE_STEPS, STRONG_STEP, TRAINING_STEPS, ablation_summary, cumulative_settings, step_config, step_run_dir
+from shoekit.ablation import (ALONE_STEPS, TRAINING_STEPS, ablation_summary, cumulative_settings, step_config,
+                              step_run_dir)
 from shoekit.cli import main
 from shoekit.config import RECIPES
 from shoekit.reproduce import SCALES, run_dir_of
@@ -14,7 +15,6 @@ from tests.conftest import TINY_SIZE
 
 def test_the_steps_add_up_to_the_presets(tmp_path):
     assert cumulative_settings(0) == RECIPES["paper"]
-    assert cumulative_settings(STRONG_STEP) == RECIPES["strong"] and TRAINING_STEPS[STRONG_STEP].name == "+bnneck"
     assert cumulative_settings(len(TRAINING_STEPS) - 1) == RECIPES["bag_of_tricks"]
     assert step_run_dir(tmp_path, 0, 3) == run_dir_of(tmp_path, "dual_pool", 0.14, 3)  # shared with the grid
     strong = step_config(len(TRAINING_STEPS) - 1, tmp_path, "cpu", 0, {})
@@ -63,19 +63,19 @@ def test_ablate_smoke_writes_the_table_and_resumes(tiny_dataset, tmp_path, capsy
                                       "+query_expansion", "+rerank", "+bnneck +pk_sampler",
                                       "+bnneck +random_erasing", "+bnneck +last_stride1"]
     assert table["step"].tolist() == list(range(10))
-    assert table["evaluation"].tolist() == ["max", "bnneck", "bnneck", "bnneck", "bnneck", "bnneck+qe3",
-                                            "bnneck+qe3+rr", "bnneck", "bnneck", "bnneck"]
+    assert table["evaluation"].tolist() == ["max", "bnneck", "bnneck", "bnneck", "bnneck", "max+qe3",
+                                            "max+qe3+rr", "bnneck", "bnneck", "bnneck"]
     assert table["mAP"].between(0, 100).all() and table["mAP_gain"].iloc[0] == 0
     assert table["mAP_gain"].tolist() == pytest.approx((table["mAP"] - table["mAP"].iloc[0]).tolist(), abs=0.011)
     assert table[["gain_low", "gain_high"]].iloc[0].isna().all()  # the paper row is the reference
     later = table.iloc[1:]
     assert ((later["gain_low"] <= later["mAP_gain"] + 0.011) & (later["mAP_gain"] <= later["gain_high"] + 0.011)).all()
-    assert table["recipe"].tolist() == ["paper", "strong", "custom", "custom", "bag_of_tricks", "strong", "strong",
+    assert table["recipe"].tolist() == ["paper", "custom", "custom", "custom", "bag_of_tricks", "paper", "paper",
                                         "custom", "custom", "custom"]
-    assert table["base"].fillna("").tolist() == ["", "paper", "+bnneck", "+triplet", "+random_erasing", "+bnneck",
+    assert table["base"].fillna("").tolist() == ["", "paper", "+bnneck", "+triplet", "+random_erasing", "paper",
                                       "+query_expansion", "+bnneck", "+bnneck", "+bnneck"]
-    assert table["run"].iloc[5] == table["run"].iloc[6] == table["run"].iloc[1]  # post-processing the strong run
-    for row in (1, 4):
+    assert table["run"].iloc[5] == table["run"].iloc[6] == table["run"].iloc[0]  # post-processing the paper run
+    for row in (0, 4):
         config = json.loads((out / "runs" / table["run"].iloc[row] / "config.json").read_text())
         recipe = table["recipe"].iloc[row]
         assert {key: config[key] for key in RECIPES[recipe]} == RECIPES[recipe] and config["recipe"] == recipe

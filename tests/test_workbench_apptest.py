@@ -162,15 +162,15 @@ def test_compare_page_shows_an_ablation_table(monkeypatch, runs_root):
     rows = [{"step": 0, "name": "paper", "base": "", "change": "dual_pool", "recipe": "paper", "evaluation": "max",
              "rank1": 10.0, "rank5": 20.0, "rank10": 30.0, "mAP": 12.5, "train_seconds": 60.0, "run": "a",
              "mAP_gain": 0.0, "gain_low": None, "gain_high": None, "val_mAP": 40.0},
-            {"step": 1, "name": "+bnneck", "base": "paper", "change": "BNNeck", "recipe": "strong",
+            {"step": 1, "name": "+bnneck", "base": "paper", "change": "BNNeck", "recipe": "custom",
              "evaluation": "bnneck", "rank1": 14.0, "rank5": 24.0, "rank10": 34.0, "mAP": 15.0, "train_seconds": 61.0,
              "run": "b", "mAP_gain": 2.5, "gain_low": -0.5, "gain_high": 5.1, "val_mAP": 38.0}]
     pd.DataFrame(rows).to_csv(runs_root / "ablation.csv", index=False)
     app = visit(open_app(monkeypatch, runs_root), "compare")
-    assert any("strong recipe" in header.value for header in app.subheader)
+    assert any("one at a time" in header.value for header in app.subheader)
     assert len(app.get("plotly_chart")) == 2
     assert app.dataframe[-1].value["mAP_gain"].tolist() == [0.0, 2.5]
-    assert app.dataframe[-1].value["recipe"].tolist() == ["paper", "strong"]
+    assert app.dataframe[-1].value["recipe"].tolist() == ["paper", "custom"]
     assert app.dataframe[-1].value["gain_high"].iloc[1] == 5.1
     # the verdict is the validation's (the paper row), not the test split's higher +bnneck
     assert any("Chosen on validation: **paper**" in text.value for text in app.markdown)

@@ -24,7 +24,7 @@ HEAD_HELP = ("How the model turns a crop into the numbers that are compared. "
              "fc: the classifier's output; avg / max / maxavg: the last feature map pooled by "
              "average, maximum, or both (the paper found max best); gem: a generalised mean between "
              "average and maximum; bnneck: the averaged feature after the BNNeck's normalisation "
-             "(models trained with BNNeck, such as the strong recipe).")
+             "(models trained with BNNeck, such as the fast recipe).")
 
 
 def sidebar() -> None:

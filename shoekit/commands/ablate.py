@@ -13,7 +13,7 @@ def register(subparsers) -> None:
         description="Train and evaluate the paper's best recipe (dual_pool, label smoothing 0.14, layer4+max; "
         "shared with shoekit reproduce) and then add BNNeck, batch-hard triplet loss with a PxK sampler, "
         "random erasing and last stride 1 one at a time (the last run is the 'bag_of_tricks' recipe), "
-        "then query expansion and k-reciprocal re-ranking on the 'strong' run (paper + BNNeck), and "
+        "then query expansion and k-reciprocal re-ranking on the paper row's run, and "
         "each of the P x K sampler, random erasing and last stride 1 alone on the BNNeck run; every row "
         "has a paired bootstrap interval of its mAP gain. Every run trains for the same epochs. "
         "Finished runs are skipped and interrupted ones resume. Writes OUT/ablation.csv, ablation.md "

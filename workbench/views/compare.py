@@ -168,7 +168,7 @@ def show_ablation() -> None:
     tables = find_ablations(state.runs_root(), state.results_root())
     if not tables:
         return
-    st.subheader("Beyond the paper: the re-id tricks, one at a time (the strong recipe)")
+    st.subheader("Beyond the paper: the re-id tricks, one at a time")
     label = st.selectbox("Ablation", list(tables), key="compare_ablation") if len(tables) > 1 else next(iter(tables))
     table = read_ablation(tables[label])
     figure = px.bar(table, x="name", y="mAP", text="mAP", labels={"name": "", "mAP": "mAP (%)"})
