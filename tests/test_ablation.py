@@ -107,6 +107,11 @@ def test_a_row_is_validated_with_its_own_head(tiny_dataset, tmp_path):
     evaluate_run(tmp_path / "run", batch_size=16, bf16=False, progress=False)
     logged = pd.read_csv(tmp_path / "run" / "train_log.csv")["val_mAP"].iloc[-1]
     assert validation_map(tmp_path / "run", "max") == pytest.approx(100 * logged)
+    metrics_path = tmp_path / "run" / "metrics.json"
+    metrics = json.loads(metrics_path.read_text())
+    metrics["train"]["final_val_mAP"] = 2.0  # no real mAP: shows which path each head takes
+    metrics_path.write_text(json.dumps(metrics))
+    assert validation_map(tmp_path / "run", "max") == 200.0  # its training's head: the logged value
     run = load_run(tmp_path / "run")
     expected = score_validation(run.model, validation_set(run.config), "fc", torch.device("cpu"), False)["val_mAP"]
     assert validation_map(tmp_path / "run", "fc") == pytest.approx(100 * expected)
