@@ -55,6 +55,10 @@ RECIPES: dict[str, tuple[list[str], list[str], list[int]]] = {
     "paper_new": (["--recipe", "paper_fast", "--val-identities", "10"], ["max"], EVAL_SIZES),
     # (c) the best recipe found: (b) + BNNeck + cosine softmax with a CosFace margin, any head
     "best": (["--recipe", "fast", "--val-identities", "10"], ["bnneck", "max", "avg", "maxavg", "fc"], EVAL_SIZES),
+    # (d) (b) with layer4 at stride 1, whose Grad-CAM has 4 x 4 cells at 64 px (docs/explanations.md):
+    # what the sharper heatmaps cost in retrieval
+    "paper_new_ls1": (["--recipe", "paper_fast", "--val-identities", "10", "--last-stride", "1"], ["max"],
+                      EVAL_SIZES),
 }
 
 

@@ -1,5 +1,6 @@
 """The embedded demo: procedural shoe types -> dataset -> a briefly trained dual_pool run (the
-`paper_fast` recipe: the paper's model, fresh renders of the procedural types every epoch).
+`paper_fast` recipe: the paper's model, fresh renders of the procedural types every epoch; with
+layer4 at stride 1, so that its Grad-CAM has 4 x 4 cells at the recipe's 64 px).
 
 Every step is skipped when its output already exists and resumed when it was interrupted, so
 `shoekit demo` is cheap to call again (the workbench's launcher calls it). The library is imported
@@ -31,6 +32,7 @@ class DemoSettings:
     epochs: int = 16                # chosen on 5 held-out demo types: docs/results.md, "The demo"
     image_size: int = 120           # px, the crops the demo dataset is rendered at
     input_size: int | None = None   # px the model trains and retrieves at; None: the recipe's sizes
+    last_stride: int = 1            # layer4's stride; 1 puts its heatmaps on the shoe (docs/explanations.md)
     seed: int = 0
 
     @property
@@ -61,7 +63,8 @@ def ensure_trained(settings: DemoSettings, progress: bool) -> None:
     sizes = {} if settings.input_size is None else {"image_size": settings.input_size,
                                                     "train_sizes": [settings.input_size]}
     config = TrainConfig.from_recipe("paper_fast", data=str(settings.data), epochs=settings.epochs,
-                                     warmup_steps=50, seed=settings.seed, **sizes)
+                                     warmup_steps=50, seed=settings.seed, last_stride=settings.last_stride,
+                                     **sizes)
     checkpoint = settings.run / CHECKPOINT_FILE
     if not checkpoint.is_file():
         train(config, settings.run, progress=progress)

@@ -59,7 +59,9 @@ def run_card(run_dir: str | Path) -> list[str]:
     metrics = read_metrics(run_dir)
     trained = metrics.get("train", {})
     lines = [f"**The model**: {ATTENTION_WORDS.get(config.attention, config.attention)}"
-             + (" with a BNNeck" if config.neck == "bnneck" else "") + "."]
+             + (" with a BNNeck" if config.neck == "bnneck" else "")
+             + (", its last stage (layer4) at stride 1, which keeps twice the detail in its feature map "
+                "and heatmaps" if config.last_stride == 1 else "") + "."]
     start = ("started from " + (f"pretrained weights (`{config.pretrained}`)" if config.pretrained
                                 else "random weights (trained from scratch)"))
     recipe = f"the `{config.recipe}` recipe" if config.recipe and config.recipe != "custom" else "custom settings"

@@ -13,6 +13,8 @@ def test_demo_builds_trains_evaluates_and_then_reuses(tmp_path):
     assert all(0.0 <= r["mAP"] <= 1.0 and r["num_valid_queries"] > 0 for r in results.values())
     stats = json.loads((settings.data / "stats.json").read_text())
     assert stats["crops"]["train"] > 0 and stats["crops"]["query"] > 0
+    config = json.loads((settings.run / "config.json").read_text())
+    assert config["recipe"] == "paper_fast" and config["last_stride"] == 1  # heatmaps of 4 x 4 cells
     checkpoint = settings.run / "checkpoint.pt"
     before = checkpoint.stat().st_mtime_ns
     assert run_demo(settings, progress=False) == json.loads((settings.run / "metrics.json").read_text())["eval"]

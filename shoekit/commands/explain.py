@@ -44,7 +44,7 @@ def register(subparsers) -> None:
                         help="target layer: a stage 'layerN' (N = 1-4) or a bottleneck 'layerN.i' "
                         "(layer1.0-2, layer2.0-3, layer3.0-5, layer4.0-2); deeper is coarser "
                         "(default: the paper's layer4.2 where its map is at least 3 px a side at the "
-                        "run's input size, else layer3.5, e.g. for 64 px inputs)")
+                        "run's input size, else layer3.5, e.g. for 64 px inputs at layer4 stride 2)")
     parser.add_argument("--tile", type=int, default=128,
                         help="size of each image in the PNG panels, px (default: %(default)s)")
     measure = parser.add_argument_group("--measure options")

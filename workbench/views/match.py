@@ -18,7 +18,8 @@ METHOD_HELP = ("Grad-CAM weighs the chosen layer's maps by their gradients; Grad
                "are variants that pick out several parts better.")
 LAYER_HELP = ("Where in the network the heatmap is taken: layer4.2 (the last block, the paper's "
               "choice) gives coarse regions, earlier layers finer detail. The default is layer4.2 unless "
-              "the model's small inputs leave it under 3×3 cells (64 px inputs: layer3.5).")
+              "the model's small inputs leave it under 3×3 cells (64 px inputs: layer3.5, unless layer4 "
+              "was trained at stride 1, as the demo's is).")
 HEATMAP_HELP = ("**Grad-CAM**: red where the model looked to decide that the two crops are alike. "
                 "**Guided Grad-CAM**: the fine edges and patterns inside those regions.")
 
